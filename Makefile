@@ -1,0 +1,42 @@
+# Map Stock — the two commands: `make run` (whole stack locally) and `make test` (everything CI runs).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.deps-installed
+PORT   ?= 8000
+
+.PHONY: run test lint typecheck unit clean distclean help
+
+help:
+	@echo "make run    start PostgreSQL, local S3/SQS, the API on http://127.0.0.1:$(PORT) and the event pump"
+	@echo "make test   lint, type-check and run the whole test suite (what CI runs)"
+	@echo "make clean  wipe local data (.local/)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=..." % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+
+# uv installs the stack in seconds; it is itself installed into the project's venv only.
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy chalicelib
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+run: $(STAMP)
+	PORT=$(PORT) $(BIN)/python -m devstack.run
+
+clean:
+	rm -rf .local
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,24 @@
+"""Map Stock: wiring only. Routes live in chalicelib/api, event logic in chalicelib/events."""
+
+from chalice import Chalice
+from chalice.app import S3Event, SQSEvent
+
+from chalicelib import config, events, http
+from chalicelib.api import auth, health, maps, uploads, users
+
+app = Chalice(app_name="mapstock")
+http.install(app)
+for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, maps.bp):
+    app.register_blueprint(blueprint, url_prefix="/v1")
+
+
+@app.on_s3_event(
+    bucket=config.bucket_name(), events=["s3:ObjectCreated:*"], prefix="maps/", suffix="/original"
+)
+def on_upload(event: S3Event) -> None:
+    events.register_uploads(event.to_dict())
+
+
+@app.on_sqs_message(queue=config.queue_name(), batch_size=10)
+def on_processing_job(event: SQSEvent) -> dict:
+    return events.process_batch(event.to_dict())

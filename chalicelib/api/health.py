@@ -1,0 +1,22 @@
+"""GET /v1/health."""
+
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from chalicelib import db, errors
+from chalicelib.http import json_response
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/health", methods=["GET"])
+def health() -> Response:
+    """200 when the database answers, else 503."""
+    try:
+        db.call("api.health", retry=True)
+    except errors.ApiError as exc:
+        if exc.status == 503:
+            raise
+        raise errors.unavailable() from exc
+    return json_response({"status": "ok"})

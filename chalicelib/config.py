@@ -1,0 +1,114 @@
+"""Settings from the environment (per-stage values come from .chalice/config.json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+# Names the event-source decorators in app.py need at import time (chalice deploy reads them
+# there). Reading the environment is not I/O; `make deploy` exports these per stage.
+BUCKET_ENV = "MAPSTOCK_BUCKET"
+QUEUE_ENV = "MAPSTOCK_QUEUE"
+DEFAULT_BUCKET = "mapstock-maps-local"
+DEFAULT_QUEUE = "mapstock-processing-local"
+
+
+def bucket_name() -> str:
+    """The maps bucket's name."""
+    return os.environ.get(BUCKET_ENV, DEFAULT_BUCKET)
+
+
+def queue_name() -> str:
+    """The processing queue's name."""
+    return os.environ.get(QUEUE_ENV, DEFAULT_QUEUE)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    jwt_secret: str
+    bucket: str
+    queue_name: str
+    queue_url: str | None
+    token_ttl_seconds: int
+    max_direct_upload_bytes: int
+    max_upload_bytes: int
+    upload_url_ttl_seconds: int
+    download_url_ttl_seconds: int
+    default_quota_maps: int
+    default_quota_bytes: int
+    processing_lease_seconds: int
+    max_receive_count: int
+    db_timeout_seconds: float
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _int(name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name} is out of range")
+    return value
+
+
+def _secret(name: str) -> str:
+    """A secret from NAME, or from Secrets Manager when NAME_ARN is set (cached per container)."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    arn = os.environ.get(f"{name}_ARN")
+    if arn:
+        return _secret_from_arn(arn)
+    raise ConfigError(f"{name} (or {name}_ARN) is not set")
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_from_arn(arn: str) -> str:
+    import boto3  # only in AWS, only once per container
+
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    # A JSON secret (RDS style) becomes a URL; a plain one is used as is.
+    if secret.startswith("{"):
+        doc = json.loads(secret)
+        if "url" in doc:
+            return str(doc["url"])
+        return (
+            f"postgresql://{doc['username']}:{doc['password']}@{doc['host']}:"
+            f"{doc.get('port', 5432)}/{doc.get('dbname', 'mapstock')}"
+        )
+    return str(secret)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read and validate the settings once per process; raises ConfigError."""
+    return Settings(
+        database_url=_secret("DATABASE_URL"),
+        jwt_secret=_secret("JWT_SECRET"),
+        bucket=bucket_name(),
+        queue_name=queue_name(),
+        queue_url=os.environ.get("MAPSTOCK_QUEUE_URL") or None,
+        token_ttl_seconds=_int("TOKEN_TTL_SECONDS", 3600, minimum=60, maximum=86400),
+        max_direct_upload_bytes=_int("MAX_DIRECT_UPLOAD_BYTES", 4 * MIB, minimum=1),
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 5 * GIB, minimum=1, maximum=5 * GIB),
+        upload_url_ttl_seconds=_int("UPLOAD_URL_TTL_SECONDS", 3600, minimum=60, maximum=7 * 86400),
+        download_url_ttl_seconds=_int("DOWNLOAD_URL_TTL_SECONDS", 300, minimum=10, maximum=300),
+        default_quota_maps=_int("DEFAULT_QUOTA_MAPS", 1000),
+        default_quota_bytes=_int("DEFAULT_QUOTA_BYTES", 50 * GIB),
+        processing_lease_seconds=_int("PROCESSING_LEASE_SECONDS", 900, minimum=10),
+        max_receive_count=_int("MAX_RECEIVE_COUNT", 5, minimum=1),
+        db_timeout_seconds=float(_int("DB_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)),
+    )

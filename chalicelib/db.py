@@ -1,0 +1,105 @@
+"""The thin pg8000 layer: one connection per Lambda container, `call(fn, **args)`."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from chalicelib import errors
+from chalicelib.config import get_settings
+
+_connection: pg8000.native.Connection | None = None
+_FUNCTION_NAME = re.compile(r"^(api|ops)\.[a-z_][a-z0-9_]*$")
+_ARG_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+# Round trips made while serving the current request (reported in the access log).
+round_trips: contextvars.ContextVar[int] = contextvars.ContextVar("round_trips", default=0)
+
+
+def connect(url: str, timeout: float = 10.0) -> pg8000.native.Connection:
+    """Open a connection from a postgresql:// URL; raises InterfaceError when unreachable."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("DATABASE_URL must be a postgresql:// URL")
+    query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    ssl_context: Any = None
+    if query.get("sslmode") in ("require", "verify-ca", "verify-full"):
+        import ssl
+
+        ssl_context = ssl.create_default_context()
+        if query["sslmode"] == "require":
+            ssl_context.check_hostname = False
+            ssl_context.verify_mode = ssl.CERT_NONE
+    conn = pg8000.native.Connection(
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password) if parts.password else None,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        database=unquote(parts.path.lstrip("/")) or "postgres",
+        timeout=timeout,
+        ssl_context=ssl_context,
+        application_name="mapstock",
+        tcp_keepalive=True,
+    )
+    conn.run("SET TIME ZONE 'UTC'")
+    return conn
+
+
+def _get_connection() -> pg8000.native.Connection:
+    global _connection
+    if _connection is None:
+        settings = get_settings()
+        try:
+            _connection = connect(settings.database_url, settings.db_timeout_seconds)
+        except (InterfaceError, OSError) as exc:
+            raise errors.unavailable() from exc
+    return _connection
+
+
+def reset() -> None:
+    """Drop the cached connection (after a network error, or in tests)."""
+    global _connection
+    if _connection is not None:
+        # The socket may already be broken: closing is best effort.
+        with contextlib.suppress(Exception):
+            _connection.close()
+    _connection = None
+
+
+def call(function: str, *, retry: bool = False, **args: Any) -> Any:
+    """Run `SELECT function(arg => :arg, …)` in one round trip and return its single value.
+
+    Raises ApiError for the SQLSTATEs in errors.SQLSTATE_ERRORS and 503 when the database is
+    unreachable. `retry=True` reconnects once on a broken connection: only for calls that are
+    safe to repeat (reads and conditional state changes).
+    """
+    if not _FUNCTION_NAME.match(function) or not all(_ARG_NAME.match(a) for a in args):
+        raise ValueError(f"not a stored function call: {function}")
+    sql = "SELECT {}({})".format(function, ", ".join(f"{a} => :{a}" for a in args))
+    attempts = 2 if retry else 1
+    for attempt in range(attempts):
+        conn = _get_connection()
+        round_trips.set(round_trips.get() + 1)
+        try:
+            rows = conn.run(sql, **args)
+        except DatabaseError as exc:
+            detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+            api_error = errors.from_sqlstate(str(detail.get("C", "")), str(detail.get("M", "")))
+            if api_error is None:
+                raise
+            if api_error.status == 503:
+                reset()
+            raise api_error from None
+        except (TimeoutError, InterfaceError, OSError) as exc:
+            reset()
+            if attempt + 1 < attempts:
+                continue
+            raise errors.unavailable() from exc
+        return rows[0][0] if rows else None
+    raise AssertionError("unreachable")

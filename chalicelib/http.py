@@ -1,0 +1,162 @@
+"""The HTTP envelope: request ids, the contract's error shape, security headers, access logs."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import traceback
+import uuid
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import Request
+
+from chalicelib import db, errors, logs
+from chalicelib.auth import Caller, caller_from_header
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+# Chalice answers some requests itself (unknown method, unsupported media type): same shape.
+_CHALICE_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+}
+MAX_JSON_BYTES = 64 * 1024
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response."""
+    return Response(
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The contract's error document."""
+    body = {"code": code, "message": message, "request_id": logs.request_id.get()}
+    return json_response(body, status, headers)
+
+
+def _normalise(response: Response) -> Response:
+    """Rewrite Chalice's own error bodies ({"Code","Message"} or a traceback) into ours."""
+    status = response.status_code
+    if status < 400 or (isinstance(response.body, str) and '"request_id"' in response.body):
+        return response
+    if status >= 500:
+        return error_response(500, "internal", "Internal error; quote the request id to support.")
+    message = "Request rejected."
+    if isinstance(response.body, dict):
+        message = str(response.body.get("Message", message))
+    extra = {
+        k: str(v) for k, v in response.headers.items() if k.lower() in ("allow", "retry-after")
+    }
+    return error_response(status, _CHALICE_CODES.get(status, "invalid_request"), message, extra)
+
+
+def install(app: Chalice) -> None:
+    """Register the envelope middleware on the app."""
+    # API Gateway passes these bodies through base64 as bytes instead of text.
+    for content_type in ("multipart/form-data", "application/octet-stream"):
+        if content_type not in app.api.binary_types:
+            app.api.binary_types.append(content_type)
+
+    @app.middleware("http")
+    def envelope(request: Request, get_response: Any) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        logs.request_id.set(rid)
+        db.round_trips.set(0)
+        started = time.perf_counter()
+        try:
+            response = _normalise(get_response(request))
+        except errors.ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message, exc.headers)
+        except Exception as exc:
+            logs.log(
+                "unhandled_exception",
+                "error",
+                error=type(exc).__name__,
+                trace=traceback.format_exc(limit=20),
+            )
+            response = error_response(
+                500, "internal", "Internal error; quote the request id to support."
+            )
+        response.headers["X-Request-Id"] = rid
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers.setdefault("Cache-Control", "no-store")
+        logs.log(
+            "http_request",
+            method=request.method,
+            path=request.context.get("resourcePath") if request.context else None,
+            status=response.status_code,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            db_round_trips=db.round_trips.get(),
+        )
+        return response
+
+
+def current_caller(request: Request) -> Caller | None:
+    """The caller of this request (None for a guest); raises ApiError 401 for a bad token."""
+    return caller_from_header(request.headers.get("authorization"))
+
+
+def caller_args(caller: Caller | None) -> dict[str, Any]:
+    """The (p_caller, p_token_version) pair every api.* function takes."""
+    if caller is None:
+        return {"p_caller": None, "p_token_version": None}
+    return {"p_caller": caller.user_id, "p_token_version": caller.token_version}
+
+
+def media_type(request: Request) -> str:
+    """The request's media type, lower-case, without parameters ('' when absent)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def raw_body(request: Request) -> bytes:
+    """The request body as bytes."""
+    raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; raises ApiError 415/413/400 for anything else."""
+    if media_type(request) != "application/json":
+        raise errors.unsupported_media_type("Send a JSON body with Content-Type: application/json.")
+    raw = raw_body(request)
+    if len(raw) > MAX_JSON_BYTES:
+        raise errors.too_large(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes.")
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.invalid(f"body: not valid JSON ({_short(exc)}).") from None
+    if not isinstance(doc, dict):
+        raise errors.invalid("body: must be a JSON object.")
+    return doc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

@@ -1,0 +1,67 @@
+"""Apply sql/migrations (once each, in order) and re-apply sql/functions, under one lock."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pg8000.native
+
+SQL_DIR = Path(os.environ.get("MAPSTOCK_SQL_DIR", Path(__file__).resolve().parent.parent / "sql"))
+# Any constant works; it only has to be the same for every migrating process.
+MIGRATION_LOCK_KEY = 7_254_911_301
+
+_BOOTSTRAP = """
+CREATE SCHEMA IF NOT EXISTS app;
+CREATE TABLE IF NOT EXISTS app.schema_migrations (
+    version    text PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+# Functions are dropped and re-created on every migrate so that a changed signature never
+# leaves a stale overload behind; tables never depend on api/ops functions.
+_DROP_FUNCTIONS = """
+DO $$
+DECLARE f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname IN ('api', 'ops') LOOP
+        EXECUTE 'DROP FUNCTION ' || f;
+    END LOOP;
+END $$;
+"""
+
+_GRANTS = """
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA app, api, ops FROM PUBLIC;
+REVOKE ALL ON SCHEMA app, api, ops FROM PUBLIC;
+"""
+
+
+def migrate(conn: pg8000.native.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Bring the schema up to date in one transaction; returns the migrations applied now."""
+    migrations = sorted((sql_dir / "migrations").glob("[0-9][0-9][0-9]_*.sql"))
+    functions = sorted((sql_dir / "functions").glob("*.sql"))
+    applied_now: list[str] = []
+    conn.run("BEGIN")
+    try:
+        # Concurrent migrators queue here; the second one finds nothing left to do.
+        conn.run("SELECT pg_advisory_xact_lock(:key)", key=MIGRATION_LOCK_KEY)
+        conn.run(_BOOTSTRAP)
+        done = {row[0] for row in conn.run("SELECT version FROM app.schema_migrations")}
+        for path in migrations:
+            version = path.name.split("_", 1)[0]
+            if version in done:
+                continue
+            conn.run(path.read_text(encoding="utf-8"))
+            conn.run("INSERT INTO app.schema_migrations (version) VALUES (:v)", v=version)
+            applied_now.append(path.name)
+        conn.run(_DROP_FUNCTIONS)
+        for path in functions:
+            conn.run(path.read_text(encoding="utf-8"))
+        conn.run(_GRANTS)
+        conn.run("COMMIT")
+    except BaseException:
+        conn.run("ROLLBACK")
+        raise
+    return applied_now

@@ -1,0 +1,113 @@
+-- Internal helpers (schema app): documents, caller resolution, visibility. Not callable by the API role.
+
+CREATE OR REPLACE FUNCTION app.iso(ts timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+$$;
+COMMENT ON FUNCTION app.iso(timestamptz) IS 'ISO 8601 UTC text with microseconds, as the API shows times.';
+
+CREATE OR REPLACE FUNCTION app.raise(code text, message text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = code, MESSAGE = message;
+END
+$$;
+COMMENT ON FUNCTION app.raise(text, text) IS 'Raise an API error: SQLSTATE class MS maps to HTTP in chalicelib/errors.py.';
+
+CREATE OR REPLACE FUNCTION app.caller(p_user uuid, p_token_version integer) RETURNS app.users
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    u app.users;
+BEGIN
+    IF p_user IS NULL THEN
+        RETURN NULL;  -- a guest
+    END IF;
+    SELECT * INTO u FROM app.users WHERE id = p_user;
+    -- A password change, role change or deactivation bumps token_version: older tokens die here.
+    IF NOT FOUND OR u.token_version IS DISTINCT FROM p_token_version THEN
+        PERFORM app.raise('MS401', 'The access token is no longer valid; log in again.');
+    END IF;
+    RETURN u;
+END
+$$;
+COMMENT ON FUNCTION app.caller(uuid, integer) IS 'The calling user (NULL for a guest); MS401 when the token was revoked.';
+
+CREATE OR REPLACE FUNCTION app.is_active(u app.users) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT u.id IS NOT NULL AND (u.role = 'admin' OR coalesce(u.active_until > now(), false))
+$$;
+COMMENT ON FUNCTION app.is_active(app.users) IS 'Admins always; members while active_until is in the future.';
+
+CREATE OR REPLACE FUNCTION app.can_view(m app.maps, c app.users) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(c.role = 'admin', false)
+        OR coalesce(m.owner_id = c.id, false)
+        OR (m.status = 'ready'
+            AND (m.visibility = 'public' OR (m.visibility = 'members' AND app.is_active(c))))
+$$;
+COMMENT ON FUNCTION app.can_view(app.maps, app.users) IS 'The visibility rule: admin, owner, or a ready map shared with the caller.';
+
+CREATE OR REPLACE FUNCTION app.can_manage(m app.maps, c app.users) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(c.role = 'admin', false) OR coalesce(m.owner_id = c.id, false)
+$$;
+COMMENT ON FUNCTION app.can_manage(app.maps, app.users) IS 'Owner or admin: may edit and delete.';
+
+CREATE OR REPLACE FUNCTION app.user_doc(u app.users) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'username', u.username,
+        'role', u.role,
+        'active', app.is_active(u),
+        'active_until', app.iso(u.active_until),
+        'created_at', app.iso(u.created_at),
+        'updated_at', app.iso(u.updated_at))
+$$;
+COMMENT ON FUNCTION app.user_doc(app.users) IS 'A user as the API shows it (never the hash).';
+
+CREATE OR REPLACE FUNCTION app.map_doc(m app.maps, owner_name text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', m.id,
+        'title', m.title,
+        'description', m.description,
+        'filename', m.filename,
+        'size', coalesce(m.size, m.declared_size),
+        'sha256', coalesce(m.sha256, m.declared_sha256),
+        'format', m.format,
+        'media_type', m.media_type,
+        'visibility', m.visibility,
+        'status', m.status,
+        'stage', m.stage,
+        'error', CASE WHEN m.error_code IS NULL THEN NULL
+                      ELSE jsonb_build_object('code', m.error_code, 'message', m.error_message) END,
+        'metadata', m.metadata,
+        'owner', owner_name,
+        'created_at', app.iso(m.created_at),
+        'updated_at', app.iso(m.updated_at),
+        'uploaded_at', app.iso(m.uploaded_at),
+        'processed_at', app.iso(m.processed_at),
+        'download_count', m.download_count)
+$$;
+COMMENT ON FUNCTION app.map_doc(app.maps, text) IS 'The map document of the contract.';
+
+CREATE OR REPLACE FUNCTION app.load_map(p_id uuid, c app.users) RETURNS app.maps
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    m app.maps;
+BEGIN
+    SELECT * INTO m FROM app.maps WHERE id = p_id;
+    -- Not allowed looks exactly like missing: no existence leak.
+    IF NOT FOUND OR NOT app.can_view(m, c) THEN
+        PERFORM app.raise('MS404', 'Map not found.');
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION app.load_map(uuid, app.users) IS 'A map the caller may see; MS404 otherwise.';
+
+CREATE OR REPLACE FUNCTION app.owner_name(p_owner uuid) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT username FROM app.users WHERE id = p_owner
+$$;
+COMMENT ON FUNCTION app.owner_name(uuid) IS 'Username of a map owner.';

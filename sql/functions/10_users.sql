@@ -1,0 +1,159 @@
+-- Accounts: login lookup, /me, and user management (api.* for admins over HTTP, ops.* for the CLI).
+
+CREATE OR REPLACE FUNCTION api.login_lookup(p_username text) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object('id', id, 'password_hash', password_hash,
+                              'token_version', token_version)
+    FROM app.users WHERE lower(username) = lower(p_username)
+$$;
+COMMENT ON FUNCTION api.login_lookup(text) IS 'The id, bcrypt hash and token version for a login; NULL when unknown.';
+
+CREATE OR REPLACE FUNCTION api.me(p_caller uuid, p_token_version integer,
+                                  p_default_quota_maps integer, p_default_quota_bytes bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    c app.users := app.caller(p_caller, p_token_version);
+    n bigint;
+    total bigint;
+BEGIN
+    IF c.id IS NULL THEN
+        PERFORM app.raise('MS401', 'Authentication required.');
+    END IF;
+    SELECT count(*), coalesce(sum(coalesce(size, declared_size)), 0) INTO n, total
+    FROM app.maps WHERE owner_id = c.id;
+    RETURN app.user_doc(c) || jsonb_build_object(
+        'usage', jsonb_build_object('maps', n, 'bytes', total),
+        'quota', jsonb_build_object('maps', coalesce(c.quota_maps, p_default_quota_maps),
+                                    'bytes', coalesce(c.quota_bytes, p_default_quota_bytes)));
+END
+$$;
+COMMENT ON FUNCTION api.me(uuid, integer, integer, bigint) IS 'The caller''s account, usage and quota.';
+
+CREATE OR REPLACE FUNCTION app.create_user(p_username text, p_password_hash text, p_role text,
+                                           p_active_until timestamptz) RETURNS app.users
+LANGUAGE plpgsql AS $$
+DECLARE
+    u app.users;
+BEGIN
+    IF p_username !~ '^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$' THEN
+        PERFORM app.raise('MS400', 'username: 1-64 characters of letters, digits and . _ @ + -, starting with a letter or digit.');
+    END IF;
+    IF coalesce(p_role, 'member') NOT IN ('member', 'admin') THEN
+        PERFORM app.raise('MS400', 'role: must be member or admin.');
+    END IF;
+    INSERT INTO app.users (username, password_hash, role, active_until)
+    VALUES (p_username, p_password_hash, coalesce(p_role, 'member'), p_active_until)
+    RETURNING * INTO u;
+    RETURN u;
+EXCEPTION WHEN unique_violation THEN
+    PERFORM app.raise('MS409', 'username: already taken.');
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION app.create_user(text, text, text, timestamptz) IS 'Insert a user; MS400 bad name/role, MS409 duplicate.';
+
+CREATE OR REPLACE FUNCTION app.update_user(p_username text, p_password_hash text, p_role text,
+                                           p_set_active_until boolean, p_active_until timestamptz)
+RETURNS app.users
+LANGUAGE plpgsql AS $$
+DECLARE
+    u app.users;
+    revoke boolean;
+BEGIN
+    SELECT * INTO u FROM app.users WHERE lower(username) = lower(p_username) FOR UPDATE;
+    IF NOT FOUND THEN
+        PERFORM app.raise('MS404', 'User not found.');
+    END IF;
+    IF p_role IS NOT NULL AND p_role NOT IN ('member', 'admin') THEN
+        PERFORM app.raise('MS400', 'role: must be member or admin.');
+    END IF;
+    -- New password, new role or deactivation: every token issued before is revoked.
+    revoke := p_password_hash IS NOT NULL
+        OR (p_role IS NOT NULL AND p_role <> u.role)
+        OR (p_set_active_until AND coalesce(p_active_until <= now(), true)
+            AND coalesce(u.active_until > now(), false));
+    UPDATE app.users SET
+        password_hash = coalesce(p_password_hash, password_hash),
+        role = coalesce(p_role, role),
+        active_until = CASE WHEN p_set_active_until THEN p_active_until ELSE active_until END,
+        token_version = token_version + CASE WHEN revoke THEN 1 ELSE 0 END,
+        updated_at = now()
+    WHERE id = u.id
+    RETURNING * INTO u;
+    RETURN u;
+END
+$$;
+COMMENT ON FUNCTION app.update_user(text, text, text, boolean, timestamptz) IS 'Change a user; revokes tokens on password/role change or deactivation.';
+
+CREATE OR REPLACE FUNCTION app.require_admin(p_caller uuid, p_token_version integer) RETURNS app.users
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    c app.users := app.caller(p_caller, p_token_version);
+BEGIN
+    IF c.id IS NULL THEN
+        PERFORM app.raise('MS401', 'Authentication required.');
+    END IF;
+    IF c.role <> 'admin' THEN
+        PERFORM app.raise('MS403', 'Admins only.');
+    END IF;
+    RETURN c;
+END
+$$;
+COMMENT ON FUNCTION app.require_admin(uuid, integer) IS 'The caller if admin; MS401 guest, MS403 member.';
+
+CREATE OR REPLACE FUNCTION api.create_user(p_caller uuid, p_token_version integer, p_username text,
+                                           p_password_hash text, p_role text,
+                                           p_active_until timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM app.require_admin(p_caller, p_token_version);
+    RETURN app.user_doc(app.create_user(p_username, p_password_hash, p_role, p_active_until));
+END
+$$;
+COMMENT ON FUNCTION api.create_user(uuid, integer, text, text, text, timestamptz) IS 'Admin: create a user.';
+
+CREATE OR REPLACE FUNCTION api.update_user(p_caller uuid, p_token_version integer, p_username text,
+                                           p_password_hash text, p_role text,
+                                           p_set_active_until boolean,
+                                           p_active_until timestamptz) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM app.require_admin(p_caller, p_token_version);
+    RETURN app.user_doc(app.update_user(p_username, p_password_hash, p_role, p_set_active_until,
+                                        p_active_until));
+END
+$$;
+COMMENT ON FUNCTION api.update_user(uuid, integer, text, text, text, boolean, timestamptz) IS 'Admin: change a user.';
+
+CREATE OR REPLACE FUNCTION api.list_users(p_caller uuid, p_token_version integer) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM app.require_admin(p_caller, p_token_version);
+    RETURN (SELECT coalesce(jsonb_agg(app.user_doc(u) ORDER BY lower(u.username)), '[]')
+            FROM app.users u);
+END
+$$;
+COMMENT ON FUNCTION api.list_users(uuid, integer) IS 'Admin: every user.';
+
+CREATE OR REPLACE FUNCTION ops.create_user(p_username text, p_password_hash text, p_role text,
+                                           p_active_until timestamptz) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT app.user_doc(app.create_user(p_username, p_password_hash, p_role, p_active_until))
+$$;
+COMMENT ON FUNCTION ops.create_user(text, text, text, timestamptz) IS 'CLI: create a user.';
+
+CREATE OR REPLACE FUNCTION ops.update_user(p_username text, p_password_hash text, p_role text,
+                                           p_set_active_until boolean,
+                                           p_active_until timestamptz) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT app.user_doc(app.update_user(p_username, p_password_hash, p_role, p_set_active_until,
+                                        p_active_until))
+$$;
+COMMENT ON FUNCTION ops.update_user(text, text, text, boolean, timestamptz) IS 'CLI: change a user.';
+
+CREATE OR REPLACE FUNCTION ops.list_users() RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(jsonb_agg(app.user_doc(u) ORDER BY lower(u.username)), '[]') FROM app.users u
+$$;
+COMMENT ON FUNCTION ops.list_users() IS 'CLI: every user.';
