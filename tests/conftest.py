@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import tempfile
@@ -20,6 +21,8 @@ from devstack.postgres import LocalPostgres, free_port
 BUCKET = "mapstock-maps-local"
 QUEUE = "mapstock-processing-local"
 ROOT = Path(__file__).resolve().parent.parent
+# moto server logs every request through werkzeug: keep test output to the app's own lines.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 def _fresh_database(server_url: str) -> tuple[str, Any]:
@@ -128,8 +131,22 @@ def sqs(stack: dict[str, str]) -> Any:
 
     client = boto3.client("sqs", endpoint_url=stack["AWS_ENDPOINT_URL"])
     for url in (stack["queue_url"], stack["dlq_url"]):
-        client.purge_queue(QueueUrl=url)
+        drain(client, url)
     return client
+
+
+def drain(client: Any, url: str) -> list[dict[str, Any]]:
+    """Receive and delete every visible message (PurgeQueue allows one call a minute)."""
+    taken: list[dict[str, Any]] = []
+    while True:
+        batch = client.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not batch:
+            return taken
+        for message in batch:
+            client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        taken.extend(batch)
 
 
 @pytest.fixture
@@ -197,3 +214,131 @@ def users(sql: Any, password_hash: str) -> Users:
 def body(response: Any) -> Any:
     """The JSON body of a Chalice test response."""
     return json.loads(response.body) if response.body else None
+
+
+def multipart(fields: dict[str, str], file: tuple[str, bytes] | None) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, as a browser or curl -F sends it."""
+    boundary = "----mapstock" + uuid.uuid4().hex
+    chunks = []
+    for name, value in fields.items():
+        chunks.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
+        )
+    if file is not None:
+        filename, data = file
+        chunks.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+        )
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+class Pipeline:
+    """Uploads through the API and delivers S3/SQS events to the real handlers, as AWS would."""
+
+    def __init__(self, client: Any, sqs: Any, s3: Any, stack: dict[str, str]):
+        self.client = client
+        self.sqs = sqs
+        self.s3 = s3
+        self.stack = stack
+
+    def upload_direct(
+        self, headers: dict[str, str], data: bytes, filename: str = "map.geojson", **fields: str
+    ) -> Any:
+        payload, content_type = multipart(fields, (filename, data))
+        return self.client.http.post(
+            "/v1/maps", headers={**headers, "Content-Type": content_type}, body=payload
+        )
+
+    def create_presigned(self, headers: dict[str, str], **doc: Any) -> Any:
+        return self.client.http.post(
+            "/v1/maps",
+            headers={**headers, "Content-Type": "application/json"},
+            body=json.dumps(doc),
+        )
+
+    def post_to_s3(self, upload: dict[str, Any], data: bytes, filename: str = "upload.bin") -> int:
+        """Send the bytes straight to S3 with the presigned POST, as a browser or curl does."""
+        import requests
+
+        response = requests.post(
+            upload["url"],
+            data=upload["fields"],
+            files={"file": (filename, data, "application/octet-stream")},
+            timeout=30,
+        )
+        return response.status_code
+
+    def s3_event(self, map_id: str, event_name: str = "ObjectCreated:Post") -> dict[str, Any]:
+        from tests.events import s3_object_created
+
+        key = f"maps/{map_id}/original"
+        head = self.s3.head_object(Bucket=BUCKET, Key=key)
+        return s3_object_created(BUCKET, key, head["ContentLength"], event_name)
+
+    def deliver_s3(self, map_id: str, times: int = 1) -> None:
+        event = self.s3_event(map_id)
+        for _ in range(times):
+            self.client.lambda_.invoke("on_upload", event)
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Take every queued job off the processing queue (the test delivers them itself)."""
+        return drain(self.sqs, self.stack["queue_url"])
+
+    def records(
+        self, messages: list[dict[str, Any]], receive_count: int | None = None
+    ) -> list[dict[str, Any]]:
+        from tests.events import sqs_record
+
+        return [
+            sqs_record(
+                m["Body"],
+                QUEUE,
+                receive_count or int(m["Attributes"]["ApproximateReceiveCount"]),
+                message_id=m["MessageId"],
+            )
+            for m in messages
+        ]
+
+    def deliver_jobs(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        from tests.events import sqs_event
+
+        response = self.client.lambda_.invoke("on_processing_job", sqs_event(records))
+        return response.payload  # type: ignore[no-any-return]
+
+    def process_all(self) -> dict[str, Any]:
+        """Deliver every queued job once (then drop them from the queue)."""
+        messages = self.receive()
+        return self.deliver_jobs(self.records(messages)) if messages else {"batchItemFailures": []}
+
+    def get(self, map_id: str, headers: dict[str, str]) -> Any:
+        return self.client.http.get(f"/v1/maps/{map_id}", headers=headers)
+
+
+@pytest.fixture
+def pipeline(client: Any, sqs: Any, s3: Any, stack: dict[str, str]) -> Pipeline:
+    return Pipeline(client, sqs, s3, stack)
+
+
+GEOJSON = json.dumps(
+    {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "summit"},
+                "geometry": {"type": "Point", "coordinates": [7.5, 46.0]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"name": "trail"},
+                "geometry": {"type": "LineString", "coordinates": [[7.0, 45.5], [8.0, 46.5]]},
+            },
+        ],
+    }
+).encode()

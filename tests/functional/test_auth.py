@@ -1,0 +1,232 @@
+"""Login, tokens (forged, expired, revoked), /me and the admin user routes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from tests.conftest import PASSWORD, body
+
+
+def _login(client, username, password):
+    return client.http.post(
+        "/v1/auth/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"username": username, "password": password}),
+    )
+
+
+def test_login_issues_a_working_bearer_token(client, users):
+    users.create("alice")
+    response = _login(client, "alice", PASSWORD)
+    assert response.status_code == 200
+    doc = body(response)
+    assert doc["token_type"] == "Bearer"
+    assert 3000 <= doc["expires_in"] <= 3600
+    claims = jwt.decode(doc["access_token"], options={"verify_signature": False})
+    assert {"exp", "iat", "sub"} <= set(claims)
+    assert jwt.get_unverified_header(doc["access_token"])["alg"] == "HS256"
+    me = client.http.get("/v1/me", headers={"Authorization": f"Bearer {doc['access_token']}"})
+    assert me.status_code == 200
+    assert body(me)["username"] == "alice"
+    assert body(me)["usage"] == {"maps": 0, "bytes": 0}
+    assert body(me)["quota"]["maps"] > 0
+
+
+def test_login_username_is_case_insensitive(client, users):
+    users.create("Bob")
+    assert _login(client, "bob", PASSWORD).status_code == 200
+
+
+def test_wrong_password_and_unknown_user_look_the_same(client, users):
+    users.create("alice")
+    wrong = _login(client, "alice", "not the password")
+    unknown = _login(client, "nobody-here", "not the password")
+    assert wrong.status_code == unknown.status_code == 401
+    strip = lambda r: {k: v for k, v in body(r).items() if k != "request_id"}  # noqa: E731
+    assert (
+        strip(wrong)
+        == strip(unknown)
+        == {"code": "unauthorized", "message": "Wrong username or password."}
+    )
+    # Both pay for a full bcrypt check (about 0.2 s at cost 12): no timing oracle.
+    started = time.perf_counter()
+    _login(client, "nobody-here", "x")
+    assert time.perf_counter() - started > 0.05
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["", "short", "x" * 73, "é" * 37, "x" * 1000, "pass\x00word-long", "\ud800surrogate-pass"],
+)
+def test_odd_passwords_never_5xx(client, users, password):
+    users.create("alice")
+    response = client.http.post(
+        "/v1/auth/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"username": "alice", "password": password}),
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"username": "a"}',
+        b'{"username": 1, "password": "x"}',
+        b'{"username": "a", "password": "b", "extra": 1}',
+        b'{"username": "a", "username": "b"}',
+    ],
+)
+def test_malformed_login_is_400(client, payload):
+    response = client.http.post(
+        "/v1/auth/token", headers={"Content-Type": "application/json"}, body=payload
+    )
+    assert response.status_code == 400
+    assert body(response)["code"] == "invalid_request"
+
+
+def _forge(claims, key="a-wrong-key-that-is-long-enough-for-hs256-use", alg="HS256"):
+    return jwt.encode(claims, key, algorithm=alg)
+
+
+def _b64(doc):
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
+
+
+def test_forged_expired_and_malformed_tokens_are_401(client, users, stack):
+    user = users.create("alice")
+    now = int(time.time())
+    good = {
+        "sub": user["id"],
+        "ver": user["token_version"],
+        "iat": now,
+        "exp": now + 600,
+        "iss": "mapstock",
+        "aud": "mapstock-api",
+    }
+    secret = stack["JWT_SECRET"]
+    tokens = {
+        "wrong key": _forge(good),
+        "expired": _forge({**good, "iat": now - 7200, "exp": now - 3600}, secret),
+        "no exp": _forge({k: v for k, v in good.items() if k != "exp"}, secret),
+        "no sub": _forge({k: v for k, v in good.items() if k != "sub"}, secret),
+        "no iat": _forge({k: v for k, v in good.items() if k != "iat"}, secret),
+        "future iat": _forge({**good, "iat": now + 3600, "exp": now + 7200}, secret),
+        "wrong aud": _forge({**good, "aud": "elsewhere"}, secret),
+        "wrong iss": _forge({**good, "iss": "elsewhere"}, secret),
+        "old version": _forge({**good, "ver": user["token_version"] + 1}, secret),
+        "alg none": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(good)}.",
+        "HS512": _forge(good, secret * 2, "HS512"),
+        "garbage": "not.a.token",
+        "unknown user": _forge({**good, "sub": "00000000-0000-4000-8000-000000000000"}, secret),
+    }
+    for name, token in tokens.items():
+        response = client.http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, name
+        assert body(response)["code"] == "unauthorized", name
+        # An invalid token is never silently a guest, even on public routes.
+        assert (
+            client.http.get("/v1/maps", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 401
+        )
+    for header in ("Basic YWxpY2U6eA==", "Bearer", "Bearer  ", "token"):
+        assert client.http.get("/v1/me", headers={"Authorization": header}).status_code == 401
+
+
+def test_guest_me_is_401(client):
+    response = client.http.get("/v1/me")
+    assert response.status_code == 401
+
+
+def _admin_json(client, users, method, path, doc):
+    return getattr(client.http, method)(
+        path,
+        headers=users.headers("root", **{"Content-Type": "application/json"}),
+        body=json.dumps(doc),
+    )
+
+
+def test_admin_creates_and_updates_users(client, users):
+    users.create("root", role="admin", days=None)
+    created = _admin_json(
+        client,
+        users,
+        "post",
+        "/v1/users",
+        {"username": "newbie", "password": "long enough pw", "active_until": "2099-01-01"},
+    )
+    assert created.status_code == 201, created.body
+    assert body(created)["username"] == "newbie"
+    assert body(created)["active"] is True
+    assert "password_hash" not in body(created)
+    assert _login(client, "newbie", "long enough pw").status_code == 200
+
+    duplicate = _admin_json(
+        client, users, "post", "/v1/users", {"username": "NEWBIE", "password": "long enough pw"}
+    )
+    assert duplicate.status_code == 409
+    assert body(duplicate)["code"] == "conflict"
+
+    token = body(_login(client, "newbie", "long enough pw"))["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    deactivated = _admin_json(client, users, "patch", "/v1/users/newbie", {"active_until": None})
+    assert deactivated.status_code == 200
+    assert body(deactivated)["active"] is False
+    # Deactivation revokes the tokens issued before it.
+    assert client.http.get("/v1/me", headers=bearer).status_code == 401
+
+    changed = _admin_json(
+        client, users, "patch", "/v1/users/newbie", {"password": "another long pw"}
+    )
+    assert changed.status_code == 200
+    assert _login(client, "newbie", "long enough pw").status_code == 401
+    assert _login(client, "newbie", "another long pw").status_code == 200
+    listed = body(client.http.get("/v1/users", headers=users.headers("root")))["items"]
+    assert [u["username"] for u in listed] == ["newbie", "root"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"username": "x y", "password": "long enough pw"}, "username"),
+        ({"username": "ok", "password": "short"}, "password"),
+        ({"username": "ok", "password": "x" * 73}, "password"),
+        ({"username": "ok", "password": "long enough pw", "role": "god"}, "role"),
+        (
+            {"username": "ok", "password": "long enough pw", "active_until": "tomorrow"},
+            "active_until",
+        ),
+        ({"username": "ok", "password": "long enough pw", "admin": True}, "admin"),
+        ({"username": 5, "password": "long enough pw"}, "username"),
+    ],
+)
+def test_admin_create_user_bad_input(client, users, doc, field):
+    users.create("root", role="admin", days=None)
+    response = _admin_json(client, users, "post", "/v1/users", doc)
+    assert response.status_code == 400
+    assert field in body(response)["message"]
+
+
+def test_members_and_guests_cannot_manage_users(client, users):
+    users.create("alice")
+    doc = json.dumps({"username": "evil", "password": "long enough pw"})
+    as_member = client.http.post(
+        "/v1/users",
+        headers=users.headers("alice", **{"Content-Type": "application/json"}),
+        body=doc,
+    )
+    assert as_member.status_code == 403
+    as_guest = client.http.post("/v1/users", headers={"Content-Type": "application/json"}, body=doc)
+    assert as_guest.status_code == 401
+    users.create("root", role="admin", days=None)
+    assert (
+        _admin_json(client, users, "patch", "/v1/users/ghost", {"role": "admin"}).status_code == 404
+    )
