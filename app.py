@@ -7,9 +7,9 @@ from chalicelib import config, events, http
 from chalicelib.api import auth, health, maps, uploads, users
 
 app = Chalice(app_name="mapstock")
-http.install(app)
 for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, maps.bp):
     app.register_blueprint(blueprint, url_prefix="/v1")
+http.install(app)
 
 
 @app.on_s3_event(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, ChaliceUnhandledError, Response
 from chalice.app import Request
 
 from chalicelib import db, errors, logs
@@ -60,8 +62,28 @@ def _normalise(response: Response) -> Response:
     return error_response(status, _CHALICE_CODES.get(status, "invalid_request"), message, extra)
 
 
+class UnhandledViewError(ChaliceUnhandledError):
+    """Carries an unexpected exception past Chalice's own handler to the envelope (logged there)."""
+
+
+def _surface_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except ChaliceUnhandledError:
+            raise
+        except Exception as exc:
+            raise UnhandledViewError(type(exc).__name__) from exc
+
+    return wrapper
+
+
 def install(app: Chalice) -> None:
-    """Register the envelope middleware on the app."""
+    """Register the envelope middleware; call after every blueprint is registered."""
+    for methods in app.routes.values():
+        for entry in methods.values():
+            entry.view_function = _surface_errors(entry.view_function)
     # API Gateway passes these bodies through base64 as bytes instead of text.
     for content_type in ("multipart/form-data", "application/octet-stream"):
         if content_type not in app.api.binary_types:
@@ -79,11 +101,12 @@ def install(app: Chalice) -> None:
         except errors.ApiError as exc:
             response = error_response(exc.status, exc.code, exc.message, exc.headers)
         except Exception as exc:
+            cause = exc.__cause__ if isinstance(exc, UnhandledViewError) and exc.__cause__ else exc
             logs.log(
                 "unhandled_exception",
                 "error",
-                error=type(exc).__name__,
-                trace=traceback.format_exc(limit=20),
+                error=type(cause).__name__,
+                trace="".join(traceback.format_exception(cause, limit=20)),
             )
             response = error_response(
                 500, "internal", "Internal error; quote the request id to support."

@@ -250,3 +250,31 @@ def test_request_id_is_generated_when_incoming_one_is_unsafe(client):
     response = client.http.get("/v1/health", headers={"X-Request-Id": "bad id\r\nX-Injected: 1"})
     assert response.headers["X-Request-Id"] != "bad id\r\nX-Injected: 1"
     assert len(response.headers["X-Request-Id"]) == 32
+
+
+def test_unexpected_error_is_500_without_details(client, monkeypatch, capsys):
+    from chalicelib import db
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(db, "call", broken)
+    response = client.http.get("/v1/maps")
+    _assert_error(response, 500, "internal")
+    assert "secret" not in response.body.decode()
+    logged = [
+        line for line in capsys.readouterr().out.splitlines() if "unhandled_exception" in line
+    ]
+    assert len(logged) == 1
+    assert response.headers["X-Request-Id"] in logged[0]
+
+
+def test_database_down_is_503(client, monkeypatch):
+    from chalicelib import errors
+
+    def down(*args, **kwargs):
+        raise errors.unavailable()
+
+    monkeypatch.setattr("chalicelib.db.call", down)
+    response = client.http.get("/v1/health")
+    _assert_error(response, 503, "unavailable")
