@@ -1,0 +1,184 @@
+"""Shared bbox/CRS helpers: extents, EPSG classification and inverse projections to WGS84."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+
+WGS84_A = 6378137.0
+WGS84_F = 1 / 298.257223563
+UTM_K0 = 0.9996
+
+# Geographic CRSs whose datums are within a few metres of WGS84, so their lon/lat can
+# be reported as WGS84 for a bbox (NAD83, ETRS89, GDA94, GDA2020, NZGD2000, JGD2000).
+GEOGRAPHIC_EPSG = frozenset({4326, 4269, 4258, 4283, 7844, 4167, 4612, 6668, 4617})
+# Spherical ("pseudo") Mercator, including the deprecated and Esri aliases.
+WEB_MERCATOR_EPSG = frozenset({3857, 900913, 3785, 102100, 102113})
+
+# A lon/lat bbox may overshoot the valid range a little (pixel-edge rounding of global
+# grids); within this many degrees it is clamped, beyond it the bbox is not trusted.
+LONLAT_TOLERANCE = 0.5
+_EDGE_SAMPLES = 16  # points per edge when a projection bends straight edges
+_EPSG_RE = re.compile(r"^EPSG:(\d{1,9})$")
+
+
+def epsg_code(crs: str | None) -> int | None:
+    """Return n for a "EPSG:n" string, else None; never raises."""
+    match = _EPSG_RE.match(crs or "")
+    return int(match.group(1)) if match else None
+
+
+def utm_zone(epsg: int) -> tuple[int, bool] | None:
+    """Return (zone, south) for WGS84/NAD83/ETRS89 UTM EPSG codes, else None; never raises."""
+    if 32601 <= epsg <= 32660:
+        return epsg - 32600, False
+    if 32701 <= epsg <= 32760:
+        return epsg - 32700, True
+    if 26901 <= epsg <= 26923:  # NAD83 / UTM zones 1N-23N (datum within ~1 m of WGS84)
+        return epsg - 26900, False
+    if 25828 <= epsg <= 25838:  # ETRS89 / UTM zones 28N-38N
+        return epsg - 25800, False
+    return None
+
+
+def can_transform(epsg: int | None) -> bool:
+    """Return whether to_wgs84_bbox() understands `epsg`; never raises."""
+    if epsg is None:
+        return False
+    return epsg in GEOGRAPHIC_EPSG or epsg in WEB_MERCATOR_EPSG or utm_zone(epsg) is not None
+
+
+class Extent:
+    """Running min/max of x/y pairs; add() raises ValueError on non-finite numbers."""
+
+    def __init__(self) -> None:
+        self.minx = self.miny = math.inf
+        self.maxx = self.maxy = -math.inf
+        self.count = 0
+
+    def add(self, x: float, y: float) -> None:
+        """Extend by one point; raises ValueError when x or y is not finite."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError("non-finite coordinate")
+        self.minx = min(self.minx, x)
+        self.maxx = max(self.maxx, x)
+        self.miny = min(self.miny, y)
+        self.maxy = max(self.maxy, y)
+        self.count += 1
+
+    def as_list(self) -> list[float] | None:
+        """Return [minx, miny, maxx, maxy] or None when empty; never raises."""
+        if self.count == 0:
+            return None
+        return [self.minx, self.miny, self.maxx, self.maxy]
+
+
+def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
+    """Return `bbox` as a valid lon/lat bbox (clamped within tolerance) or None; never raises."""
+    if bbox is None or len(bbox) != 4:
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        return None
+    if minx > maxx or miny > maxy:
+        return None
+    lim_x, lim_y = 180 + LONLAT_TOLERANCE, 90 + LONLAT_TOLERANCE
+    if min(minx, maxx) < -lim_x or max(minx, maxx) > lim_x:
+        return None
+    if min(miny, maxy) < -lim_y or max(miny, maxy) > lim_y:
+        return None
+    return [max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)]
+
+
+def union_bbox(boxes: Iterable[Sequence[float] | None]) -> list[float] | None:
+    """Return the union of the non-None bboxes, or None; never raises."""
+    present = [b for b in boxes if b is not None]
+    if not present:
+        return None
+    return [
+        min(b[0] for b in present),
+        min(b[1] for b in present),
+        max(b[2] for b in present),
+        max(b[3] for b in present),
+    ]
+
+
+def web_mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
+    """Inverse spherical (EPSG:3857) Mercator; raises OverflowError only on absurd input."""
+    lon = math.degrees(x / WGS84_A)
+    lat = math.degrees(2 * math.atan(math.exp(y / WGS84_A)) - math.pi / 2)
+    return lon, lat
+
+
+def utm_to_lonlat(
+    easting: float,
+    northing: float,
+    zone: int,
+    south: bool,
+    a: float = WGS84_A,
+    f: float = WGS84_F,
+) -> tuple[float, float]:
+    """Inverse UTM (Krueger n^3 series, ~mm within the zone); raises ValueError on bad input."""
+    if not 1 <= zone <= 60:
+        raise ValueError("UTM zone out of range")
+    n = f / (2 - f)
+    big_a = a / (1 + n) * (1 + n**2 / 4 + n**4 / 64)
+    beta = (
+        n / 2 - 2 * n**2 / 3 + 37 * n**3 / 96,
+        n**2 / 48 + n**3 / 15,
+        17 * n**3 / 480,
+    )
+    delta = (
+        2 * n - 2 * n**2 / 3 - 2 * n**3,
+        7 * n**2 / 3 - 8 * n**3 / 5,
+        56 * n**3 / 15,
+    )
+    xi = (northing - (10_000_000.0 if south else 0.0)) / (UTM_K0 * big_a)
+    eta = (easting - 500_000.0) / (UTM_K0 * big_a)
+    xi_p, eta_p = xi, eta
+    for j, b in enumerate(beta, start=1):
+        xi_p -= b * math.sin(2 * j * xi) * math.cosh(2 * j * eta)
+        eta_p -= b * math.cos(2 * j * xi) * math.sinh(2 * j * eta)
+    chi = math.asin(math.sin(xi_p) / math.cosh(eta_p))
+    lat = chi + sum(d * math.sin(2 * j * chi) for j, d in enumerate(delta, start=1))
+    lon0 = math.radians(zone * 6 - 183)
+    lon = lon0 + math.atan2(math.sinh(eta_p), math.cos(xi_p))
+    return math.degrees(lon), math.degrees(lat)
+
+
+def _edge_points(bbox: Sequence[float]) -> list[tuple[float, float]]:
+    minx, miny, maxx, maxy = bbox
+    pts = []
+    for i in range(_EDGE_SAMPLES + 1):
+        t = i / _EDGE_SAMPLES
+        x = minx + (maxx - minx) * t
+        y = miny + (maxy - miny) * t
+        pts += [(x, miny), (x, maxy), (minx, y), (maxx, y)]
+    return pts
+
+
+def to_wgs84_bbox(bbox: Sequence[float] | None, epsg: int | None) -> list[float] | None:
+    """Return `bbox` (in CRS `epsg`) as a WGS84 lon/lat bbox, or None if unknown; never raises."""
+    if bbox is None or epsg is None or len(bbox) != 4:
+        return None
+    if not all(math.isfinite(float(v)) for v in bbox):
+        return None
+    try:
+        if epsg in GEOGRAPHIC_EPSG:
+            return lonlat_bbox(bbox)
+        if epsg in WEB_MERCATOR_EPSG:
+            # The inverse is monotonic in x and y, so the corners are enough.
+            lon0, lat0 = web_mercator_to_lonlat(bbox[0], bbox[1])
+            lon1, lat1 = web_mercator_to_lonlat(bbox[2], bbox[3])
+            return lonlat_bbox([lon0, lat0, lon1, lat1])
+        zone = utm_zone(epsg)
+        if zone is not None:
+            # Grid edges are curves in lon/lat: sample along them, not just the corners.
+            ext = Extent()
+            for x, y in _edge_points(bbox):
+                ext.add(*utm_to_lonlat(x, y, zone[0], zone[1]))
+            return lonlat_bbox(ext.as_list())
+    except (ValueError, OverflowError):
+        return None
+    return None
