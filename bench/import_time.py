@@ -21,7 +21,10 @@ def cumulative_ms(statement: str) -> float:
     """Sum of the cumulative import time of the statement's top-level imports, in ms."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", statement],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     total = 0
     for line in result.stderr.splitlines():
