@@ -1,7 +1,7 @@
 """Map Stock: wiring only. Routes live in chalicelib/api, event logic in chalicelib/events."""
 
-from chalice import Chalice
-from chalice.app import S3Event, SQSEvent
+from chalice import Chalice, Rate
+from chalice.app import CloudWatchEvent, S3Event, SQSEvent
 
 from chalicelib import config, events, http
 from chalicelib.api import auth, health, maps, uploads, users
@@ -12,9 +12,8 @@ for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, maps.bp):
 http.install(app)
 
 
-@app.on_s3_event(
-    bucket=config.bucket_name(), events=["s3:ObjectCreated:*"], prefix="maps/", suffix="/original"
-)
+# Uploads (maps/{id}/original) and external results (maps/{id}/external/{job}/result|error).
+@app.on_s3_event(bucket=config.bucket_name(), events=["s3:ObjectCreated:*"], prefix="maps/")
 def on_upload(event: S3Event) -> None:
     events.register_uploads(event.to_dict())
 
@@ -22,3 +21,8 @@ def on_upload(event: S3Event) -> None:
 @app.on_sqs_message(queue=config.queue_name(), batch_size=10)
 def on_processing_job(event: SQSEvent) -> dict:
     return events.process_batch(event.to_dict())
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES))
+def sweeper(event: CloudWatchEvent) -> dict:
+    return events.sweep()

@@ -45,6 +45,12 @@ class Settings:
     processing_lease_seconds: int
     max_receive_count: int
     db_timeout_seconds: float
+    external_queue_url: str | None
+    external_threshold_bytes: int
+    external_formats: frozenset[str]
+    external_timeout_seconds: int
+    optimize_budget_seconds: int
+    upload_grace_seconds: int
 
 
 class ConfigError(RuntimeError):
@@ -111,4 +117,12 @@ def get_settings() -> Settings:
         processing_lease_seconds=_int("PROCESSING_LEASE_SECONDS", 900, minimum=10),
         max_receive_count=_int("MAX_RECEIVE_COUNT", 5, minimum=1),
         db_timeout_seconds=float(_int("DB_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)),
+        external_queue_url=os.environ.get("EXTERNAL_QUEUE_URL") or None,
+        external_threshold_bytes=_int("EXTERNAL_THRESHOLD_BYTES", 1 * GIB, minimum=1),
+        external_formats=frozenset(
+            f.strip() for f in os.environ.get("EXTERNAL_FORMATS", "").split(",") if f.strip()
+        ),
+        external_timeout_seconds=_int("EXTERNAL_TIMEOUT_SECONDS", 2 * 3600, minimum=60),
+        optimize_budget_seconds=_int("OPTIMIZE_BUDGET_SECONDS", 300, minimum=1),
+        upload_grace_seconds=_int("UPLOAD_GRACE_SECONDS", 3600, minimum=0),
     )

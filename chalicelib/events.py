@@ -1,4 +1,4 @@
-"""S3 and SQS handlers' logic: parse the event, call the service, report per record."""
+"""S3, SQS and schedule handlers' logic: parse the event, call the service, report per record."""
 
 from __future__ import annotations
 
@@ -10,67 +10,109 @@ from chalicelib import db, jobs, logs, storage
 from chalicelib.config import get_settings
 
 
+def _register_upload(key: str, map_id: str) -> str:
+    size = storage.object_size(key)
+    if size is None:
+        logs.log("s3_object_gone", map_id=map_id)
+        return "gone"
+    result = db.call("api.register_upload", retry=True, p_object_key=key, p_size=size)
+    action: str = result["action"]
+    logs.request_id.set(result.get("request_id") or "-")
+    if action == "enqueue":
+        jobs.enqueue_processing(map_id, result.get("request_id"))
+    elif action == "orphan":
+        # Rows exist before any upload URL does: no row means the map was deleted.
+        storage.delete_map_objects(map_id)
+    logs.log("s3_upload_registered", map_id=map_id, action=action, size=size)
+    return action
+
+
+def _register_external(map_id: str, job_id: str, kind: str) -> str:
+    if kind == "error":
+        from chalicelib.processing import external
+
+        failed = external.record_error(map_id, job_id)
+        logs.log("external_error_reported", map_id=map_id, job_id=job_id, applied=failed)
+        return "external_failed"
+    # Verifying the checksum means reading the object: that is the processor's work.
+    jobs.enqueue_processing(map_id, None, kind="finalize_external", external_job_id=job_id)
+    logs.log("external_result_registered", map_id=map_id, job_id=job_id)
+    return "finalize_queued"
+
+
 def register_uploads(event: dict[str, Any]) -> list[str]:
-    """S3 ObjectCreated: register each upload and queue its job; returns the actions taken."""
+    """S3 ObjectCreated: register uploads and external results, queue their jobs."""
     settings = get_settings()
     actions = []
     for record in event.get("Records", []):
         logs.request_id.set("-")
         s3 = record.get("s3", {})
         key = unquote_plus(s3.get("object", {}).get("key", ""))
-        map_id = storage.map_id_of_original(key)
-        if (
-            not str(record.get("eventName", "")).startswith("ObjectCreated")
-            or s3.get("bucket", {}).get("name") != settings.bucket
-            or map_id is None
-        ):
+        created = str(record.get("eventName", "")).startswith("ObjectCreated")
+        ours = created and s3.get("bucket", {}).get("name") == settings.bucket
+        map_id = storage.map_id_of_original(key) if ours else None
+        external = storage.parse_external_key(key) if ours else None
+        if map_id:
+            actions.append(_register_upload(key, map_id))
+        elif external:
+            actions.append(_register_external(*external))
+        else:
             logs.log("s3_event_ignored", event_name=record.get("eventName"))
             actions.append("ignored")
-            continue
-        size = storage.object_size(key)
-        if size is None:
-            logs.log("s3_object_gone", map_id=map_id)
-            actions.append("gone")
-            continue
-        result = db.call("api.register_upload", retry=True, p_object_key=key, p_size=size)
-        action = result["action"]
-        logs.request_id.set(result.get("request_id") or "-")
-        if action == "enqueue":
-            jobs.enqueue_processing(map_id, result.get("request_id"))
-        elif action == "orphan":
-            # Rows exist before any upload URL does: no row means the map was deleted.
-            storage.delete_map_objects(map_id)
-        logs.log("s3_upload_registered", map_id=map_id, action=action, size=size)
-        actions.append(action)
     return actions
+
+
+def _parse_job(body: str) -> dict[str, str] | None:
+    try:
+        job = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(job, dict) or not storage.is_map_id(job.get("map_id")):
+        return None
+    if job.get("kind") == "finalize_external" and not storage.is_map_id(job.get("external_job_id")):
+        return None
+    return job
 
 
 def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """SQS: process each job; report only the failed records so only they are retried."""
+    from chalicelib.processing import external
     from chalicelib.processing.pipeline import process_map
 
     settings = get_settings()
     failures = []
     for record in event.get("Records", []):
         logs.request_id.set("-")
-        try:
-            job = json.loads(record["body"])
-            map_id = job["map_id"]
-            if (
-                not isinstance(map_id, str)
-                or storage.map_id_of_original(storage.original_key(map_id)) is None
-            ):
-                raise ValueError("map_id")
-        except (ValueError, KeyError, TypeError):
+        job = _parse_job(record.get("body", ""))
+        if job is None:
             # A message no retry can fix: dropping it loses no map (there is none to name).
             logs.log("job_malformed", "error", message_id=record.get("messageId"))
             continue
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        final = receives >= settings.max_receive_count
         try:
-            process_map(map_id, final_attempt=receives >= settings.max_receive_count)
+            if job.get("kind") == "finalize_external":
+                external.finalize(job["map_id"], job["external_job_id"], final_attempt=final)
+            else:
+                process_map(job["map_id"], final_attempt=final)
         except Exception as exc:
             logs.log(
-                "job_failed", "error", map_id=map_id, error=type(exc).__name__, receives=receives
+                "job_failed",
+                "error",
+                map_id=job["map_id"],
+                error=type(exc).__name__,
+                receives=receives,
             )
             failures.append({"itemIdentifier": record["messageId"]})
     return {"batchItemFailures": failures}
+
+
+def sweep() -> dict[str, Any]:
+    """Scheduled: time out external jobs, drop never-used upload slots (idempotent)."""
+    result: dict[str, Any] = db.call(
+        "api.sweep", retry=True, p_upload_grace_seconds=get_settings().upload_grace_seconds
+    )
+    for map_id in result["expired_uploads"]:
+        storage.delete_map_objects(map_id)
+    logs.log("sweep", timed_out=result["timed_out"], expired=len(result["expired_uploads"]))
+    return result

@@ -27,11 +27,22 @@ def queue_url() -> str:
     return str(client().get_queue_url(QueueName=settings.queue_name)["QueueUrl"])
 
 
-def job_message(map_id: str, request_id: str | None) -> str:
-    """The job document: which map, and the request id that started it (for the logs)."""
-    return json.dumps({"map_id": map_id, "request_id": request_id or None})
+def job_message(map_id: str, request_id: str | None, **extra: str) -> str:
+    """The job document: the map, the request id that started it (for the logs), and for a
+    finalize job the external job id."""
+    return json.dumps({"map_id": map_id, "request_id": request_id or None, **extra})
 
 
-def enqueue_processing(map_id: str, request_id: str | None) -> None:
-    """Queue one processing job for a map."""
-    client().send_message(QueueUrl=queue_url(), MessageBody=job_message(map_id, request_id))
+def enqueue_processing(map_id: str, request_id: str | None, **extra: str) -> None:
+    """Queue one processing job for a map (extra: kind="finalize_external", external_job_id)."""
+    client().send_message(
+        QueueUrl=queue_url(), MessageBody=job_message(map_id, request_id, **extra)
+    )
+
+
+def publish_external(job: dict[str, Any]) -> None:
+    """Hand a job to the external processing system (its queue is its interface)."""
+    url = get_settings().external_queue_url
+    if not url:
+        raise RuntimeError("EXTERNAL_QUEUE_URL is not configured")
+    client().send_message(QueueUrl=url, MessageBody=json.dumps(job, separators=(",", ":")))

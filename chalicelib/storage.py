@@ -11,9 +11,10 @@ from urllib.parse import quote
 from chalicelib.config import get_settings
 
 CHUNK_BYTES = 1024 * 1024
-_ORIGINAL_KEY = re.compile(
-    r"^maps/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/original$"
-)
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_ORIGINAL_KEY = re.compile(rf"^maps/({_UUID})/original$")
+# Where the external processing system writes back (its documented interface, see README).
+_EXTERNAL_KEY = re.compile(rf"^maps/({_UUID})/external/({_UUID})/(result|error)$")
 
 
 @functools.lru_cache(maxsize=1)
@@ -43,10 +44,31 @@ def map_prefix(map_id: str) -> str:
     return f"maps/{map_id}/"
 
 
+def variant_key(map_id: str) -> str:
+    """Where a map's optimized variant lives."""
+    return f"maps/{map_id}/optimized"
+
+
+def external_prefix(map_id: str, job_id: str) -> str:
+    """The folder the external system writes one job's `result` (or `error`) into."""
+    return f"maps/{map_id}/external/{job_id}/"
+
+
 def map_id_of_original(key: str) -> str | None:
     """The map id of an upload's key, or None for any other key."""
     match = _ORIGINAL_KEY.match(key)
     return match.group(1) if match else None
+
+
+def parse_external_key(key: str) -> tuple[str, str, str] | None:
+    """(map_id, job_id, 'result'|'error') for an external system's object, else None."""
+    match = _EXTERNAL_KEY.match(key)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def is_map_id(value: object) -> bool:
+    """True for a canonical (lower-case) UUID string."""
+    return isinstance(value, str) and re.fullmatch(_UUID, value) is not None
 
 
 def presigned_post(key: str, size: int, expires_in: int) -> dict[str, Any]:
@@ -65,18 +87,25 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def presigned_get(key: str, filename: str, media_type: str | None, expires_in: int) -> str:
+def presigned_get(
+    key: str,
+    filename: str,
+    media_type: str | None,
+    expires_in: int,
+    content_encoding: str | None = None,
+) -> str:
     """A short-lived download URL that makes browsers save the file under its name."""
-    return client().generate_presigned_url(
-        "get_object",
-        Params={
-            "Bucket": get_settings().bucket,
-            "Key": key,
-            "ResponseContentDisposition": content_disposition(filename),
-            "ResponseContentType": media_type or "application/octet-stream",
-        },
-        ExpiresIn=expires_in,
-    )
+    params = {
+        "Bucket": get_settings().bucket,
+        "Key": key,
+        "ResponseContentDisposition": content_disposition(filename),
+        "ResponseContentType": media_type or "application/octet-stream",
+    }
+    if content_encoding:
+        # HTTP clients decode it on the fly: the saved file is the map itself.
+        params["ResponseContentEncoding"] = content_encoding
+    url: str = client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+    return url
 
 
 def put_bytes(key: str, data: bytes) -> None:
@@ -86,17 +115,41 @@ def put_bytes(key: str, data: bytes) -> None:
     )
 
 
-def object_size(key: str) -> int | None:
-    """The stored size, or None when the object does not exist."""
+def put_file(key: str, path: str, content_type: str, content_encoding: str | None = None) -> None:
+    """Store a local file (multipart for large ones), with the headers downloads should carry."""
+    extra = {"ContentType": content_type}
+    if content_encoding:
+        extra["ContentEncoding"] = content_encoding
+    client().upload_file(path, get_settings().bucket, key, ExtraArgs=extra)
+
+
+def head(key: str) -> dict[str, Any] | None:
+    """The object's HEAD (ContentLength, Metadata, …), or None when it does not exist."""
     from botocore.exceptions import ClientError
 
     try:
-        head = client().head_object(Bucket=get_settings().bucket, Key=key)
+        found: dict[str, Any] = client().head_object(Bucket=get_settings().bucket, Key=key)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
-    return int(head["ContentLength"])
+    return found
+
+
+def object_size(key: str) -> int | None:
+    """The stored size, or None when the object does not exist."""
+    found = head(key)
+    return int(found["ContentLength"]) if found else None
+
+
+def read_small(key: str, limit: int = 64 * 1024) -> bytes:
+    """The first `limit` bytes of an object (for small control documents)."""
+    response = client().get_object(
+        Bucket=get_settings().bucket, Key=key, Range=f"bytes=0-{limit - 1}"
+    )
+    data: bytes = response["Body"].read(limit)
+    response["Body"].close()
+    return data
 
 
 def iter_object(key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -64,7 +64,6 @@ def create_resources(
                             "Key": {
                                 "FilterRules": [
                                     {"Name": "prefix", "Value": "maps/"},
-                                    {"Name": "suffix", "Value": "/original"},
                                 ]
                             }
                         },

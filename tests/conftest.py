@@ -20,6 +20,7 @@ from devstack.postgres import LocalPostgres, free_port
 
 BUCKET = "mapstock-maps-local"
 QUEUE = "mapstock-processing-local"
+EXTERNAL_QUEUE = "mapstock-external-local"
 ROOT = Path(__file__).resolve().parent.parent
 # moto server logs every request through werkzeug: keep test output to the app's own lines.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -74,9 +75,15 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
         "MAPSTOCK_QUEUE": QUEUE,
         "MAPSTOCK_SQL_DIR": str(ROOT / "sql"),
     }
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in [*env, "EXTERNAL_QUEUE_URL"]}
     os.environ.update(env)
     urls = aws.create_resources(moto_endpoint, BUCKET, QUEUE)
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint)
+    urls["external_url"] = sqs.create_queue(QueueName=EXTERNAL_QUEUE)["QueueUrl"]
+    # Hand-off only happens over the threshold (1 GiB); test_external.py lowers it.
+    os.environ["EXTERNAL_QUEUE_URL"] = env["EXTERNAL_QUEUE_URL"] = urls["external_url"]
     from chalicelib import db
     from chalicelib.migrate import migrate
 
@@ -130,7 +137,7 @@ def sqs(stack: dict[str, str]) -> Any:
     import boto3
 
     client = boto3.client("sqs", endpoint_url=stack["AWS_ENDPOINT_URL"])
-    for url in (stack["queue_url"], stack["dlq_url"]):
+    for url in (stack["queue_url"], stack["dlq_url"], stack["external_url"]):
         drain(client, url)
     return client
 

@@ -146,15 +146,26 @@ def download_map(map_id: str) -> Response:
     caller = current_caller(request)
     params: Any = request.query_params or {}
     for name in params:
-        if name != "redirect":
+        if name not in ("redirect", "variant"):
             raise errors.invalid(f"{check_text('query', name, 64)}: unknown query parameter.")
     redirect = params.get("redirect", "true")
     if redirect not in ("true", "false"):
         raise errors.invalid("redirect: must be true or false.")
-    target = db.call("api.record_download", **caller_args(caller), p_id=parse_map_id(map_id))
+    variant = params.get("variant")
+    if variant not in (None, "original", "optimized"):
+        raise errors.invalid("variant: must be original or optimized.")
+    target = db.call(
+        "api.record_download", **caller_args(caller), p_id=parse_map_id(map_id), p_variant=variant
+    )
     ttl = get_settings().download_url_ttl_seconds
-    url = storage.presigned_get(target["object_key"], target["filename"], target["media_type"], ttl)
-    logs.log("map_download", map_id=map_id)
+    url = storage.presigned_get(
+        target["object_key"],
+        target["filename"],
+        target["media_type"],
+        ttl,
+        target.get("content_encoding"),
+    )
+    logs.log("map_download", map_id=map_id, variant=target["variant"])
     if redirect == "false":
         expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
         return json_response({"url": url, "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")})

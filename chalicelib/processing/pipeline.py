@@ -1,15 +1,19 @@
-"""One processing job: claim the map, stream the object once (size + SHA-256), inspect, record."""
+"""One processing job: claim the map, stream the object once (size + SHA-256), inspect,
+optimize (or hand off to the external system), record."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import db, logs, storage
-from chalicelib.config import get_settings
+from chalicelib.config import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -28,14 +32,14 @@ class ContentRejected(Exception):
         self.message = message
 
 
-def spool(key: str, limit: int, directory: str | None = None) -> Spooled:
-    """Copy the object to a temp file in one pass, hashing as it goes; stops past `limit` bytes."""
+def spool_chunks(chunks: Iterable[bytes], limit: int, directory: str | None = None) -> Spooled:
+    """Copy chunks to a temp file in one pass, hashing as they go; raises past `limit` bytes."""
     digest = hashlib.sha256()
     size = 0
     fd, path = tempfile.mkstemp(prefix="mapstock-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in storage.iter_object(key):
+            for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
                     raise ContentRejected(
@@ -49,15 +53,63 @@ def spool(key: str, limit: int, directory: str | None = None) -> Spooled:
     return Spooled(path, size, digest.hexdigest())
 
 
-def _bbox(metadata: dict[str, Any]) -> list[float] | None:
+def spool(key: str, limit: int, directory: str | None = None) -> Spooled:
+    """Stream an S3 object once into a temp file (see spool_chunks)."""
+    return spool_chunks(storage.iter_object(key), limit, directory)
+
+
+def bbox_of(metadata: dict[str, Any]) -> list[float] | None:
+    """The metadata's WGS84 bbox as four floats, or None."""
     bbox = metadata.get("bbox")
     if isinstance(bbox, list | tuple) and len(bbox) == 4:
         return [float(v) for v in bbox]
     return None
 
 
+def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
+    db.call(
+        "api.set_progress",
+        retry=True,
+        p_id=map_id,
+        p_lease_token=lease,
+        p_stage=stage,
+        p_progress=percent,
+    )
+
+
+def _optimize(path: str, found: Any, workdir: str, settings: Settings) -> Any:
+    """The optimized variant, or None (not worth it, or optimization failed: the original
+    stays the download and the map is still ready)."""
+    try:
+        from chalicelib.processing.optimize import OptimizeError, optimize
+    except ImportError:  # the optimizer's libraries are not in this deployment package
+        logs.log("optimize_unavailable", "warning")
+        return None
+    deadline = time.monotonic() + settings.optimize_budget_seconds
+    try:
+        return optimize(path, found, workdir, deadline=deadline)
+    except (OptimizeError, ImportError) as exc:
+        logs.log("optimize_skipped", "warning", error=type(exc).__name__, reason=str(exc)[:200])
+        return None
+
+
+def _store_variant(map_id: str, optimized: Any) -> dict[str, Any]:
+    key = storage.variant_key(map_id)
+    storage.put_file(key, optimized.path, optimized.media_type, optimized.content_encoding)
+    return {
+        "key": key,
+        "kind": optimized.kind,
+        "size": optimized.size,
+        "sha256": optimized.sha256,
+        "media_type": optimized.media_type,
+        "content_encoding": optimized.content_encoding,
+    }
+
+
 def process_map(map_id: str, *, final_attempt: bool) -> str:
     """Run the job for one map; returns the outcome. Raises on a transient error (retry)."""
+    from chalicelib.processing import external
+
     settings = get_settings()
     claim = db.call(
         "api.claim_processing", p_id=map_id, p_lease_seconds=settings.processing_lease_seconds
@@ -68,22 +120,20 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
     if claim.get("request_id"):
         logs.request_id.set(claim["request_id"])
     lease = claim["lease_token"]
+    declared_size = int(claim["declared_size"])
     spooled: Spooled | None = None
+    workdir = tempfile.mkdtemp(prefix="mapstock-job-", dir=os.environ.get("MAPSTOCK_TMP_DIR"))
     try:
-        spooled = spool(
-            claim["object_key"],
-            int(claim["declared_size"]),
-            os.environ.get("MAPSTOCK_TMP_DIR") or None,
-        )
-        if spooled.size != int(claim["declared_size"]):
+        spooled = spool(claim["object_key"], declared_size, workdir)
+        if spooled.size != declared_size:
             raise ContentRejected(
                 "size_mismatch", "The stored object's size differs from the declared one."
             )
-        declared = claim.get("declared_sha256")
-        if declared and declared != spooled.sha256:
+        if claim.get("declared_sha256") and claim["declared_sha256"] != spooled.sha256:
             raise ContentRejected(
                 "checksum_mismatch", "SHA-256 of the upload differs from the declared one."
             )
+        _progress(map_id, lease, "inspect", 40)
         from chalicelib.processing.inspect import inspect_file  # heavy readers: processor only
         from chalicelib.processing.result import Rejected
 
@@ -91,6 +141,15 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
             found = inspect_file(spooled.path)
         except Rejected as exc:
             raise ContentRejected(exc.code, exc.message) from None
+        if external.needed(spooled.size, found.format, settings):
+            external.hand_off(map_id, lease, claim, spooled, found, settings)
+            return "external"
+        _progress(map_id, lease, "optimize", 60)
+        optimized = _optimize(spooled.path, found, workdir, settings)
+        variant = None
+        if optimized is not None:
+            _progress(map_id, lease, "store", 90)
+            variant = _store_variant(map_id, optimized)
         db.call(
             "api.complete_processing",
             retry=True,
@@ -101,9 +160,16 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
             p_format=found.format,
             p_media_type=found.media_type,
             p_metadata=found.metadata,
-            p_bbox=_bbox(found.metadata),
+            p_bbox=bbox_of(found.metadata),
+            p_variant=variant,
         )
-        logs.log("map_ready", map_id=map_id, format=found.format, size=spooled.size)
+        logs.log(
+            "map_ready",
+            map_id=map_id,
+            format=found.format,
+            size=spooled.size,
+            variant=variant["kind"] if variant else None,
+        )
         return "ready"
     except ContentRejected as exc:
         db.call(
@@ -120,22 +186,27 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
         logs.log("map_rejected", map_id=map_id, code=exc.code)
         return "rejected"
     except Exception as exc:
-        logs.log("job_error", "error", map_id=map_id, error=type(exc).__name__, final=final_attempt)
-        if final_attempt:
-            db.call(
-                "api.finish_processing_error",
-                retry=True,
-                p_id=map_id,
-                p_lease_token=lease,
-                p_status="failed",
-                p_code="processing_failed",
-                p_message="Processing failed repeatedly; the upload was kept. Contact support.",
-                p_size=None,
-                p_sha256=None,
-            )
-            return "failed"
-        db.call("api.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
-        raise
+        return fail_or_release(map_id, lease, exc, final_attempt)
     finally:
-        if spooled is not None:
-            os.unlink(spooled.path)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def fail_or_release(map_id: str, lease: str, exc: Exception, final_attempt: bool) -> str:
+    """After a transient error: hand the map back for the SQS retry (re-raising), or on the
+    last attempt end it `failed` with a reason (so it is never left processing)."""
+    logs.log("job_error", "error", map_id=map_id, error=type(exc).__name__, final=final_attempt)
+    if final_attempt:
+        db.call(
+            "api.finish_processing_error",
+            retry=True,
+            p_id=map_id,
+            p_lease_token=lease,
+            p_status="failed",
+            p_code="processing_failed",
+            p_message="Processing failed repeatedly; the upload was kept. Contact support.",
+            p_size=None,
+            p_sha256=None,
+        )
+        return "failed"
+    db.call("api.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
+    raise exc

@@ -79,9 +79,16 @@ LANGUAGE sql STABLE AS $$
         'visibility', m.visibility,
         'status', m.status,
         'stage', m.stage,
+        'progress', m.progress,
         'error', CASE WHEN m.error_code IS NULL THEN NULL
                       ELSE jsonb_build_object('code', m.error_code, 'message', m.error_message) END,
         'metadata', m.metadata,
+        'variants', CASE WHEN m.status <> 'ready' THEN NULL ELSE jsonb_strip_nulls(jsonb_build_object(
+            'original', jsonb_build_object('size', m.size, 'sha256', m.sha256,
+                                           'media_type', m.media_type),
+            'optimized', CASE WHEN m.variant_key IS NULL THEN NULL ELSE jsonb_build_object(
+                'kind', m.variant_kind, 'size', m.variant_size, 'sha256', m.variant_sha256,
+                'media_type', m.variant_media_type, 'content_encoding', m.variant_encoding) END)) END,
         'owner', owner_name,
         'created_at', app.iso(m.created_at),
         'updated_at', app.iso(m.updated_at),

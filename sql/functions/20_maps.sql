@@ -57,7 +57,8 @@ END
 $$;
 COMMENT ON FUNCTION api.get_map(uuid, integer, uuid) IS 'A map the caller may see; MS404 otherwise.';
 
-CREATE OR REPLACE FUNCTION api.record_download(p_caller uuid, p_token_version integer, p_id uuid)
+CREATE OR REPLACE FUNCTION api.record_download(p_caller uuid, p_token_version integer, p_id uuid,
+                                               p_variant text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
@@ -66,12 +67,22 @@ BEGIN
     IF m.status <> 'ready' THEN
         PERFORM app.raise('MSNRD', format('Map is %s, not ready for download.', m.status));
     END IF;
+    IF p_variant = 'optimized' AND m.variant_key IS NULL THEN
+        PERFORM app.raise('MS404', 'This map has no optimized variant.');
+    END IF;
     UPDATE app.maps SET download_count = download_count + 1 WHERE id = m.id;
+    -- The optimized variant is the default download when there is one; 'original' is the upload.
+    IF coalesce(p_variant, 'optimized') = 'optimized' AND m.variant_key IS NOT NULL THEN
+        RETURN jsonb_build_object('object_key', m.variant_key, 'filename', m.filename,
+                                  'media_type', m.variant_media_type,
+                                  'content_encoding', m.variant_encoding, 'variant', 'optimized');
+    END IF;
     RETURN jsonb_build_object('object_key', m.object_key, 'filename', m.filename,
-                              'media_type', m.media_type);
+                              'media_type', m.media_type, 'content_encoding', NULL,
+                              'variant', 'original');
 END
 $$;
-COMMENT ON FUNCTION api.record_download(uuid, integer, uuid) IS 'Count a download and return what to presign; MS404, MSNRD.';
+COMMENT ON FUNCTION api.record_download(uuid, integer, uuid, text) IS 'Count a download and return what to presign; MS404, MSNRD.';
 
 CREATE OR REPLACE FUNCTION app.load_managed_map(p_caller uuid, p_token_version integer, p_id uuid)
 RETURNS app.maps

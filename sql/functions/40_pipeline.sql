@@ -43,11 +43,15 @@ DECLARE
     m app.maps;
 BEGIN
     -- A lease that ran out (the worker died or timed out) may be taken over; a live one may not.
-    UPDATE app.maps SET status = 'processing', stage = 'inspect', lease_token = gen_random_uuid(),
+    -- A map handed to the external system is not ours to take back: the sweeper times it out.
+    UPDATE app.maps SET status = 'processing', stage = 'download', progress = 0,
+        lease_token = gen_random_uuid(),
         lease_until = now() + make_interval(secs => p_lease_seconds), attempts = attempts + 1,
         updated_at = clock_timestamp()
     WHERE id = p_id
-      AND (status = 'uploaded' OR (status = 'processing' AND lease_until < now()))
+      AND (status = 'uploaded'
+           OR (status = 'processing' AND lease_until < now()
+               AND stage IS DISTINCT FROM 'external'))
     RETURNING * INTO m;
     IF NOT FOUND THEN
         RETURN jsonb_build_object('claimed', false, 'status',
@@ -62,24 +66,140 @@ $$;
 COMMENT ON FUNCTION api.claim_processing(uuid, integer)
     IS 'SQS: take the processing lease of an uploaded map (or an expired lease); claimed=false otherwise.';
 
+CREATE OR REPLACE FUNCTION app.bbox_of(p_bbox float8[]) RETURNS box
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_bbox IS NULL THEN NULL
+                ELSE box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4])) END
+$$;
+COMMENT ON FUNCTION app.bbox_of(float8[]) IS 'A box from [minx, miny, maxx, maxy].';
+
 CREATE OR REPLACE FUNCTION api.complete_processing(p_id uuid, p_lease_token uuid, p_size bigint,
                                                    p_sha256 text, p_format text,
                                                    p_media_type text, p_metadata jsonb,
-                                                   p_bbox float8[]) RETURNS boolean
+                                                   p_bbox float8[], p_variant jsonb DEFAULT NULL)
+RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE app.maps SET status = 'ready', stage = NULL, size = p_size, sha256 = p_sha256,
-        format = p_format, media_type = p_media_type, metadata = coalesce(p_metadata, '{}'),
-        bbox = CASE WHEN p_bbox IS NULL THEN NULL
-                    ELSE box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4])) END,
+    -- p_size/p_sha256/format/metadata NULL keep what an earlier step recorded (external jobs).
+    UPDATE app.maps SET status = 'ready', stage = NULL, progress = 100,
+        size = coalesce(p_size, size), sha256 = coalesce(p_sha256, sha256),
+        format = coalesce(p_format, format), media_type = coalesce(p_media_type, media_type),
+        metadata = coalesce(p_metadata, metadata),
+        bbox = CASE WHEN p_metadata IS NULL THEN bbox ELSE app.bbox_of(p_bbox) END,
+        variant_key = p_variant ->> 'key', variant_kind = p_variant ->> 'kind',
+        variant_size = (p_variant ->> 'size')::bigint, variant_sha256 = p_variant ->> 'sha256',
+        variant_media_type = p_variant ->> 'media_type',
+        variant_encoding = p_variant ->> 'content_encoding',
         error_code = NULL, error_message = NULL, lease_token = NULL, lease_until = NULL,
-        processed_at = now(), updated_at = clock_timestamp()
+        external_deadline = NULL, processed_at = now(), updated_at = clock_timestamp()
     WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[])
-    IS 'SQS: processing -> ready with checksum and metadata, if the lease is still ours.';
+COMMENT ON FUNCTION api.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[], jsonb)
+    IS 'SQS: processing -> ready with checksum, metadata and optional optimized variant, if the lease is ours.';
+
+CREATE OR REPLACE FUNCTION api.set_progress(p_id uuid, p_lease_token uuid, p_stage text,
+                                            p_progress integer) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE app.maps SET stage = p_stage, progress = p_progress, updated_at = clock_timestamp()
+    WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION api.set_progress(uuid, uuid, text, integer) IS 'SQS: show the stage and percent of a running job.';
+
+CREATE OR REPLACE FUNCTION api.hand_off_external(p_id uuid, p_lease_token uuid, p_size bigint,
+                                                 p_sha256 text, p_format text, p_media_type text,
+                                                 p_metadata jsonb, p_bbox float8[],
+                                                 p_job_id uuid, p_timeout_seconds integer)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    -- Inspection results are kept now; the map turns ready when the external result arrives.
+    UPDATE app.maps SET stage = 'external', progress = NULL, size = p_size, sha256 = p_sha256,
+        format = p_format, media_type = p_media_type, metadata = coalesce(p_metadata, '{}'),
+        bbox = app.bbox_of(p_bbox), external_job_id = p_job_id,
+        external_deadline = now() + make_interval(secs => p_timeout_seconds),
+        lease_token = NULL, lease_until = NULL, updated_at = clock_timestamp()
+    WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION api.hand_off_external(uuid, uuid, bigint, text, text, text, jsonb, float8[], uuid, integer)
+    IS 'SQS: record inspection and wait for the external system''s result (stage external).';
+
+CREATE OR REPLACE FUNCTION api.claim_external_result(p_id uuid, p_job_id uuid,
+                                                     p_lease_seconds integer) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps;
+BEGIN
+    UPDATE app.maps SET stage = 'finalize', lease_token = gen_random_uuid(),
+        lease_until = now() + make_interval(secs => p_lease_seconds),
+        updated_at = clock_timestamp()
+    WHERE id = p_id AND status = 'processing' AND external_job_id = p_job_id
+      AND (stage = 'external' OR (stage = 'finalize' AND lease_until < now()))
+    RETURNING * INTO m;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('claimed', false);
+    END IF;
+    RETURN jsonb_build_object('claimed', true, 'lease_token', m.lease_token,
+                              'request_id', m.request_id, 'media_type', m.media_type);
+END
+$$;
+COMMENT ON FUNCTION api.claim_external_result(uuid, uuid, integer)
+    IS 'SQS: take the lease to verify and publish an external job''s result; claimed=false for stale jobs.';
+
+CREATE OR REPLACE FUNCTION api.return_to_external(p_id uuid, p_lease_token uuid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    -- The result did not verify: keep waiting (until the deadline) for a correct one.
+    UPDATE app.maps SET stage = 'external', lease_token = NULL, lease_until = NULL,
+        updated_at = clock_timestamp()
+    WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION api.return_to_external(uuid, uuid) IS 'SQS: an external result failed verification; wait on.';
+
+CREATE OR REPLACE FUNCTION api.fail_external(p_id uuid, p_job_id uuid, p_code text, p_message text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = p_code,
+        error_message = p_message, lease_token = NULL, lease_until = NULL,
+        external_deadline = NULL, processed_at = now(), updated_at = clock_timestamp()
+    WHERE id = p_id AND status = 'processing' AND external_job_id = p_job_id
+      AND stage IN ('external', 'finalize');
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION api.fail_external(uuid, uuid, text, text) IS 'S3 event: the external system reported failure for its job.';
+
+CREATE OR REPLACE FUNCTION api.sweep(p_upload_grace_seconds integer) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    timed_out integer;
+    expired uuid[];
+BEGIN
+    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'external_timeout',
+        error_message = 'The external processing did not finish in time.', lease_token = NULL,
+        lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+    WHERE status = 'processing' AND stage = 'external' AND external_deadline < now();
+    GET DIAGNOSTICS timed_out = ROW_COUNT;
+    -- Presigned uploads never used: the row goes (releasing the quota); a late object is an
+    -- orphan the S3 handler removes.
+    WITH gone AS (
+        DELETE FROM app.maps WHERE status = 'awaiting_upload'
+          AND upload_expires_at < now() - make_interval(secs => p_upload_grace_seconds)
+        RETURNING id)
+    SELECT coalesce(array_agg(id), '{}') INTO expired FROM gone;
+    RETURN jsonb_build_object('timed_out', timed_out, 'expired_uploads', to_jsonb(expired));
+END
+$$;
+COMMENT ON FUNCTION api.sweep(integer) IS 'Schedule: time out external jobs, drop never-used upload slots. Idempotent.';
 
 CREATE OR REPLACE FUNCTION api.finish_processing_error(p_id uuid, p_lease_token uuid,
                                                        p_status text, p_code text,

@@ -46,3 +46,8 @@ def sqs_record(
 def sqs_event(records: list[dict[str, Any]]) -> dict[str, Any]:
     """A batch of SQS records."""
     return {"Records": records}
+
+
+def scheduled_event() -> dict[str, Any]:
+    """An EventBridge scheduled event, as a `@app.schedule` function receives it."""
+    return json.loads((_HERE / "scheduled_event.json").read_text())  # type: ignore[no-any-return]

@@ -1,0 +1,51 @@
+"""A stand-in for the other team's processing system, written only from the documented
+interface (README "External processing"): read a job message, produce the result, write it
+under the job's result key with its SHA-256 in the object's metadata."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from typing import Any
+
+
+def take_jobs(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Receive and delete every pending job message."""
+    jobs = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return jobs
+        for message in batch:
+            jobs.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_job(s3: Any, job: dict[str, Any], *, corrupt_checksum: bool = False) -> bytes:
+    """Do the job (gzip for text vectors) and write the result; returns the bytes written."""
+    assert job["version"] == 1
+    source = s3.get_object(Bucket=job["source"]["bucket"], Key=job["source"]["key"])["Body"].read()
+    assert hashlib.sha256(source).hexdigest() == job["source"]["sha256"]
+    assert job["task"] == "gzip", "this stand-in only gzips"
+    result = gzip.compress(source, mtime=0)
+    digest = hashlib.sha256(result).hexdigest()
+    s3.put_object(
+        Bucket=job["output"]["bucket"],
+        Key=job["output"]["result_key"],
+        Body=result,
+        ContentType=job["source"]["media_type"],
+        ContentEncoding="gzip",
+        Metadata={"sha256": "0" * 64 if corrupt_checksum else digest, "kind": "gzip"},
+    )
+    return result
+
+
+def fail_job(s3: Any, job: dict[str, Any], message: str) -> None:
+    """Report failure the documented way: a small JSON document at the error key."""
+    s3.put_object(
+        Bucket=job["output"]["bucket"],
+        Key=job["output"]["error_key"],
+        Body=json.dumps({"code": "conversion_failed", "message": message}).encode(),
+        ContentType="application/json",
+    )
