@@ -51,6 +51,9 @@ class Settings:
     external_timeout_seconds: int
     optimize_budget_seconds: int
     upload_grace_seconds: int
+    login_window_seconds: int
+    login_max_per_account_ip: int
+    login_max_per_ip: int
 
 
 class ConfigError(RuntimeError):
@@ -125,4 +128,7 @@ def get_settings() -> Settings:
         external_timeout_seconds=_int("EXTERNAL_TIMEOUT_SECONDS", 2 * 3600, minimum=60),
         optimize_budget_seconds=_int("OPTIMIZE_BUDGET_SECONDS", 300, minimum=1),
         upload_grace_seconds=_int("UPLOAD_GRACE_SECONDS", 3600, minimum=0),
+        login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 300, minimum=1),
+        login_max_per_account_ip=_int("LOGIN_MAX_PER_ACCOUNT_IP", 10, minimum=1),
+        login_max_per_ip=_int("LOGIN_MAX_PER_IP", 100, minimum=1),
     )

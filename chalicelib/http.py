@@ -130,6 +130,13 @@ def current_caller(request: Request) -> Caller | None:
     return caller_from_header(request.headers.get("authorization"))
 
 
+def client_ip(request: Request) -> str | None:
+    """The client address API Gateway saw (never a client-supplied header)."""
+    identity = (request.context or {}).get("identity") or {}
+    source = identity.get("sourceIp")
+    return str(source)[:64] if source else None
+
+
 def caller_args(caller: Caller | None) -> dict[str, Any]:
     """The (p_caller, p_token_version) pair every api.* function takes."""
     if caller is None:

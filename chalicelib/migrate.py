@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pg8000.native
@@ -35,7 +36,12 @@ END $$;
 _GRANTS = """
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA app, api, ops FROM PUBLIC;
 REVOKE ALL ON SCHEMA app, api, ops FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA app FROM PUBLIC;
+GRANT USAGE ON SCHEMA api TO mapstock_api;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO mapstock_api;
 """
+APP_ROLE = "mapstock_api"
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def migrate(conn: pg8000.native.Connection, sql_dir: Path = SQL_DIR) -> list[str]:
@@ -65,3 +71,15 @@ def migrate(conn: pg8000.native.Connection, sql_dir: Path = SQL_DIR) -> list[str
         conn.run("ROLLBACK")
         raise
     return applied_now
+
+
+def ensure_login_role(conn: pg8000.native.Connection, name: str, password: str) -> None:
+    """Create (or re-password) a LOGIN role that has only the app's EXECUTE rights."""
+    if not _ROLE_NAME.match(name):
+        raise ValueError("role names are lower-case identifiers")
+    exists = conn.run("SELECT 1 FROM pg_roles WHERE rolname = :n", n=name)
+    verb = "ALTER" if exists else "CREATE"
+    # Identifiers and passwords cannot be bound parameters in DDL; both are checked/quoted.
+    quoted = conn.run("SELECT quote_literal(:p)", p=password)[0][0]
+    conn.run(f"{verb} ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {quoted}")
+    conn.run(f"GRANT {APP_ROLE} TO {name}")

@@ -85,11 +85,21 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
     # Hand-off only happens over the threshold (1 GiB); test_external.py lowers it.
     os.environ["EXTERNAL_QUEUE_URL"] = env["EXTERNAL_QUEUE_URL"] = urls["external_url"]
     from chalicelib import db
-    from chalicelib.migrate import migrate
+    from chalicelib.migrate import ensure_login_role, migrate
 
     conn = db.connect(database_url)
     migrate(conn)
+    # The app runs as a role that may only EXECUTE api.* (as in production); tests that set up
+    # or inspect rows use the owner's connection (the `sql` fixture).
+    app_password = secrets.token_urlsafe(16)
+    ensure_login_role(conn, "mapstock_app_test", app_password)
     conn.close()
+    parts = urlsplit(database_url)
+    app_url = urlunsplit(
+        parts._replace(netloc=f"mapstock_app_test:{app_password}@{parts.hostname}:{parts.port}")
+    )
+    os.environ["DATABASE_URL"] = env["DATABASE_URL"] = app_url
+    env["ADMIN_DATABASE_URL"] = database_url
     _reset_caches()
     yield {**env, **urls}
     _reset_caches()
@@ -115,8 +125,8 @@ def sql(stack: dict[str, str]) -> Iterator[Any]:
     """A direct connection for setting up and checking rows (as an operator would)."""
     from chalicelib import db
 
-    conn = db.connect(stack["DATABASE_URL"])
-    conn.run("TRUNCATE app.maps, app.users CASCADE")
+    conn = db.connect(stack["ADMIN_DATABASE_URL"])
+    conn.run("TRUNCATE app.maps, app.users, app.login_throttle CASCADE")
     yield conn
     conn.close()
 

@@ -7,7 +7,7 @@ from chalice import Blueprint, Response
 from chalicelib import db, errors
 from chalicelib.auth import issue_token, verify_password
 from chalicelib.config import get_settings
-from chalicelib.http import caller_args, current_caller, json_body, json_response
+from chalicelib.http import caller_args, client_ip, current_caller, json_body, json_response
 from chalicelib.validation import Field
 
 bp = Blueprint(__name__)
@@ -35,20 +35,40 @@ def create_token() -> Response:
         if name not in _LOGIN:
             raise errors.invalid(f"{name}: unknown field.")
     username, password = doc["username"], doc["password"]
-    found = None
-    if username and "\x00" not in username and username.isprintable():
-        try:
-            username.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        else:
-            found = db.call("api.login_lookup", retry=True, p_username=username)
+    settings = get_settings()
+    lookup = db.call(
+        "api.login_lookup",
+        p_username=username if _plausible(username) else None,
+        p_client_ip=client_ip(request),
+        p_window_seconds=settings.login_window_seconds,
+        p_max_per_account_ip=settings.login_max_per_account_ip,
+        p_max_per_ip=settings.login_max_per_ip,
+    )
+    if lookup["retry_after"]:
+        raise errors.ApiError(
+            429,
+            "too_many_requests",
+            "Too many login attempts; retry later.",
+            {"Retry-After": str(lookup["retry_after"])},
+        )
+    found = lookup["user"]
     # The bcrypt check runs for unknown users too (against a dummy hash): equal time, equal answer.
     ok = verify_password(password, found["password_hash"] if found else None)
     if not ok or not found:
         raise errors.unauthorized("Wrong username or password.")
     token, expires_in = issue_token(str(found["id"]), int(found["token_version"]))
     return json_response({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+
+
+def _plausible(username: str) -> bool:
+    """A name worth looking up (others cannot exist, and must not reach the database)."""
+    if not username or not username.isprintable():
+        return False
+    try:
+        username.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @bp.route("/me", methods=["GET"])

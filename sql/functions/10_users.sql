@@ -1,12 +1,52 @@
 -- Accounts: login lookup, /me, and user management (api.* for admins over HTTP, ops.* for the CLI).
 
-CREATE OR REPLACE FUNCTION api.login_lookup(p_username text) RETURNS jsonb
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
-    SELECT jsonb_build_object('id', id, 'password_hash', password_hash,
-                              'token_version', token_version)
-    FROM app.users WHERE lower(username) = lower(p_username)
+CREATE OR REPLACE FUNCTION app.throttle_hit(p_key text, p_window_seconds integer, p_max integer)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    started timestamptz;
+    window_length interval := make_interval(secs => p_window_seconds);
+BEGIN
+    INSERT INTO app.login_throttle AS t (key, window_start, attempts) VALUES (p_key, now(), 1)
+    ON CONFLICT (key) DO UPDATE SET
+        attempts = CASE WHEN t.window_start <= now() - window_length THEN 1 ELSE t.attempts + 1 END,
+        window_start = CASE WHEN t.window_start <= now() - window_length THEN now()
+                            ELSE t.window_start END
+    RETURNING attempts, window_start INTO n, started;
+    IF n > p_max THEN
+        RETURN greatest(1, ceil(extract(epoch FROM started + window_length - now())))::integer;
+    END IF;
+    RETURN 0;
+END
 $$;
-COMMENT ON FUNCTION api.login_lookup(text) IS 'The id, bcrypt hash and token version for a login; NULL when unknown.';
+COMMENT ON FUNCTION app.throttle_hit(text, integer, integer) IS 'Count one attempt in a fixed window; seconds to wait when over p_max, else 0.';
+
+CREATE OR REPLACE FUNCTION api.login_lookup(p_username text, p_client_ip text,
+                                            p_window_seconds integer, p_max_per_account_ip integer,
+                                            p_max_per_ip integer) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    wait integer;
+BEGIN
+    -- Throttled per (account, client) so a guesser elsewhere never locks the owner out, and
+    -- per client so one address cannot sweep many accounts. Windows end by themselves.
+    wait := greatest(
+        app.throttle_hit('ip:' || coalesce(p_client_ip, '-'), p_window_seconds, p_max_per_ip),
+        CASE WHEN p_username IS NULL THEN 0 ELSE
+            app.throttle_hit('acct:' || lower(p_username) || '|' || coalesce(p_client_ip, '-'),
+                             p_window_seconds, p_max_per_account_ip) END);
+    IF wait > 0 THEN
+        RETURN jsonb_build_object('retry_after', wait, 'user', NULL);
+    END IF;
+    RETURN jsonb_build_object('retry_after', NULL, 'user',
+        (SELECT jsonb_build_object('id', id, 'password_hash', password_hash,
+                                   'token_version', token_version)
+         FROM app.users WHERE lower(username) = lower(p_username)));
+END
+$$;
+COMMENT ON FUNCTION api.login_lookup(text, text, integer, integer, integer)
+    IS 'Count a login attempt (throttled: retry_after seconds) and return the user''s id, hash and token version.';
 
 CREATE OR REPLACE FUNCTION api.me(p_caller uuid, p_token_version integer,
                                   p_default_quota_maps integer, p_default_quota_bytes bigint)

@@ -196,6 +196,7 @@ BEGIN
           AND upload_expires_at < now() - make_interval(secs => p_upload_grace_seconds)
         RETURNING id)
     SELECT coalesce(array_agg(id), '{}') INTO expired FROM gone;
+    DELETE FROM app.login_throttle WHERE window_start < now() - interval '1 day';
     RETURN jsonb_build_object('timed_out', timed_out, 'expired_uploads', to_jsonb(expired));
 END
 $$;

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(stack, *args, password=None, stdin=None):
     env = {k: v for k, v in os.environ.items() if k != "MAPSTOCK_PASSWORD"}
-    env["DATABASE_URL"] = stack["DATABASE_URL"]
+    env["DATABASE_URL"] = stack["ADMIN_DATABASE_URL"]
     if password is not None:
         env["MAPSTOCK_PASSWORD"] = password
     return subprocess.run(

@@ -15,7 +15,7 @@ def test_concurrent_migrations_serialise(stack):
     errors, results = [], []
 
     def run():
-        conn = db.connect(stack["DATABASE_URL"])
+        conn = db.connect(stack["ADMIN_DATABASE_URL"])
         try:
             results.append(migrate(conn))
         except Exception as exc:  # collected and asserted below
@@ -84,3 +84,36 @@ def test_each_api_request_makes_one_database_round_trip(client, users, capsys):
         ("PATCH", 1),
         ("DELETE", 1),
     }
+
+
+def test_app_role_may_only_execute_api_functions(stack):
+    from pg8000.exceptions import DatabaseError
+
+    from chalicelib import db
+
+    conn = db.connect(stack["DATABASE_URL"])  # what the app connects as
+    try:
+        assert conn.run("SELECT api.health()")[0][0] is True
+        forbidden = [
+            "SELECT count(*) FROM app.maps",
+            "SELECT count(*) FROM app.users",
+            "UPDATE app.users SET role = 'admin'",
+            "SELECT ops.list_users()",
+            "SELECT app.iso(now())",
+            "CREATE TABLE api.sneaky (x int)",
+            "CREATE FUNCTION api.sneaky() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        ]
+        for statement in forbidden:
+            try:
+                conn.run(statement)
+            except DatabaseError as exc:
+                assert exc.args[0]["C"] == "42501", statement  # insufficient_privilege
+            else:
+                raise AssertionError(f"the app role could run: {statement}")
+        owned = conn.run(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+            "WHERE r.rolname = current_user"
+        )[0][0]
+        assert owned == 0
+    finally:
+        conn.close()
