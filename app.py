@@ -23,6 +23,11 @@ def on_processing_job(event: SQSEvent) -> dict:
     return events.process_batch(event.to_dict())
 
 
+@app.on_sqs_message(queue=config.dead_letter_queue_name(), batch_size=10)
+def on_dead_letter(event: SQSEvent) -> dict:
+    return events.dead_letters(event.to_dict())
+
+
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweeper(event: CloudWatchEvent) -> dict:
     return events.sweep()

@@ -16,6 +16,7 @@ BUCKET_ENV = "MAPSTOCK_BUCKET"
 QUEUE_ENV = "MAPSTOCK_QUEUE"
 DEFAULT_BUCKET = "mapstock-maps-local"
 DEFAULT_QUEUE = "mapstock-processing-local"
+DLQ_ENV = "MAPSTOCK_DLQ"
 
 
 def bucket_name() -> str:
@@ -26,6 +27,11 @@ def bucket_name() -> str:
 def queue_name() -> str:
     """The processing queue's name."""
     return os.environ.get(QUEUE_ENV, DEFAULT_QUEUE)
+
+
+def dead_letter_queue_name() -> str:
+    """The processing queue's dead-letter queue."""
+    return os.environ.get(DLQ_ENV, f"{queue_name()}-dlq")
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class Settings:
     external_timeout_seconds: int
     optimize_budget_seconds: int
     upload_grace_seconds: int
+    stall_seconds: int
     login_window_seconds: int
     login_max_per_account_ip: int
     login_max_per_ip: int
@@ -128,6 +135,7 @@ def get_settings() -> Settings:
         external_timeout_seconds=_int("EXTERNAL_TIMEOUT_SECONDS", 2 * 3600, minimum=60),
         optimize_budget_seconds=_int("OPTIMIZE_BUDGET_SECONDS", 300, minimum=1),
         upload_grace_seconds=_int("UPLOAD_GRACE_SECONDS", 3600, minimum=0),
+        stall_seconds=_int("STALL_SECONDS", 900, minimum=0),
         login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 300, minimum=1),
         login_max_per_account_ip=_int("LOGIN_MAX_PER_ACCOUNT_IP", 10, minimum=1),
         login_max_per_ip=_int("LOGIN_MAX_PER_IP", 100, minimum=1),

@@ -17,6 +17,8 @@ from chalicelib.config import get_settings
 _connection: pg8000.native.Connection | None = None
 _FUNCTION_NAME = re.compile(r"^(api|ops)\.[a-z_][a-z0-9_]*$")
 _ARG_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# admin_shutdown, crash_shutdown, cannot_connect_now, connection_exception class.
+_CONNECTION_LOST = ("57P01", "57P02", "57P03", "08")
 
 # Round trips made while serving the current request (reported in the access log).
 round_trips: contextvars.ContextVar[int] = contextvars.ContextVar("round_trips", default=0)
@@ -76,21 +78,28 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     """Run `SELECT function(arg => :arg, …)` in one round trip and return its single value.
 
     Raises ApiError for the SQLSTATEs in errors.SQLSTATE_ERRORS and 503 when the database is
-    unreachable. `retry=True` reconnects once on a broken connection: only for calls that are
-    safe to repeat (reads and conditional state changes).
+    unreachable. A connection the server reports closed (SQLSTATE 57P0x/08xxx: the statement
+    did not commit) is reopened and the call made once more. `retry=True` also does so after a
+    bare socket error, where the outcome is unknown: only for calls safe to repeat (reads and
+    conditional state changes).
     """
     if not _FUNCTION_NAME.match(function) or not all(_ARG_NAME.match(a) for a in args):
         raise ValueError(f"not a stored function call: {function}")
     sql = "SELECT {}({})".format(function, ", ".join(f"{a} => :{a}" for a in args))
-    attempts = 2 if retry else 1
-    for attempt in range(attempts):
+    for attempt in range(2):
+        last = attempt == 1
         conn = _get_connection()
         round_trips.set(round_trips.get() + 1)
         try:
             rows = conn.run(sql, **args)
         except DatabaseError as exc:
             detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-            api_error = errors.from_sqlstate(str(detail.get("C", "")), str(detail.get("M", "")))
+            sqlstate = str(detail.get("C", ""))
+            if sqlstate.startswith(_CONNECTION_LOST):
+                reset()
+                if not last:
+                    continue
+            api_error = errors.from_sqlstate(sqlstate, str(detail.get("M", "")))
             if api_error is None:
                 raise
             if api_error.status == 503:
@@ -98,7 +107,7 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
             raise api_error from None
         except (TimeoutError, InterfaceError, OSError) as exc:
             reset()
-            if attempt + 1 < attempts:
+            if retry and not last:
                 continue
             raise errors.unavailable() from exc
         return rows[0][0] if rows else None

@@ -74,8 +74,15 @@ def _parse_job(body: str) -> dict[str, str] | None:
     return job
 
 
+class BatchFailed(Exception):
+    """Every record of a batch failed: the whole batch is retried (works with or without
+    ReportBatchItemFailures on the trigger)."""
+
+
 def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
-    """SQS: process each job; report only the failed records so only they are retried."""
+    """SQS: process each job; report only the failed records so only they are retried.
+
+    Raises BatchFailed when every record failed."""
     from chalicelib.processing import external
     from chalicelib.processing.pipeline import process_map
 
@@ -104,15 +111,49 @@ def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
                 receives=receives,
             )
             failures.append({"itemIdentifier": record["messageId"]})
+    if failures and len(failures) == len(event.get("Records", [])):
+        raise BatchFailed(f"all {len(failures)} records failed")
+    return {"batchItemFailures": failures}
+
+
+def dead_letters(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+    """DLQ: a job that exhausted its retries ends its map `failed` (never left processing)."""
+    failures = []
+    for record in event.get("Records", []):
+        logs.request_id.set("-")
+        job = _parse_job(record.get("body", ""))
+        if job is None:
+            logs.log("dead_letter_malformed", "error", message_id=record.get("messageId"))
+            continue
+        try:
+            changed = db.call("api.fail_dead_letter", retry=True, p_id=job["map_id"])
+        except Exception as exc:
+            logs.log("dead_letter_failed", "error", map_id=job["map_id"], error=type(exc).__name__)
+            failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        logs.log("dead_letter", "warning", map_id=job["map_id"], map_failed=changed)
     return {"batchItemFailures": failures}
 
 
 def sweep() -> dict[str, Any]:
     """Scheduled: time out external jobs, drop never-used upload slots (idempotent)."""
+    settings = get_settings()
     result: dict[str, Any] = db.call(
-        "api.sweep", retry=True, p_upload_grace_seconds=get_settings().upload_grace_seconds
+        "api.sweep",
+        retry=True,
+        p_upload_grace_seconds=settings.upload_grace_seconds,
+        p_stall_seconds=settings.stall_seconds,
+        p_max_attempts=settings.max_receive_count,
     )
     for map_id in result["expired_uploads"]:
         storage.delete_map_objects(map_id)
-    logs.log("sweep", timed_out=result["timed_out"], expired=len(result["expired_uploads"]))
+    for map_id in result["requeue"]:
+        jobs.enqueue_processing(map_id, None)
+    logs.log(
+        "sweep",
+        timed_out=result["timed_out"],
+        expired=len(result["expired_uploads"]),
+        requeued=len(result["requeue"]),
+        gave_up=result["gave_up"],
+    )
     return result

@@ -178,12 +178,47 @@ END
 $$;
 COMMENT ON FUNCTION api.fail_external(uuid, uuid, text, text) IS 'S3 event: the external system reported failure for its job.';
 
-CREATE OR REPLACE FUNCTION api.sweep(p_upload_grace_seconds integer) RETURNS jsonb
+CREATE OR REPLACE FUNCTION api.fail_dead_letter(p_id uuid) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    -- Its job gave up after every retry. A map a worker still holds a live lease on is left
+    -- to that worker (and to the sweeper should the worker die).
+    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'processing_failed',
+        error_message = 'Processing failed after repeated attempts; the upload was kept.',
+        lease_token = NULL, lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+    WHERE id = p_id
+      AND (status = 'uploaded'
+           OR (status = 'processing' AND stage IS DISTINCT FROM 'external'
+               AND coalesce(lease_until < now(), true)));
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION api.fail_dead_letter(uuid) IS 'DLQ: end a map whose job exhausted its retries as failed, unless a worker holds it.';
+
+CREATE OR REPLACE FUNCTION api.sweep(p_upload_grace_seconds integer, p_stall_seconds integer,
+                                     p_max_attempts integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     timed_out integer;
+    gave_up integer;
     expired uuid[];
+    requeue uuid[];
 BEGIN
+    -- Jobs lost (never queued, or a worker died and its message is still invisible): end the
+    -- ones out of attempts, queue the others again (a duplicate job is a no-op claim).
+    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'processing_failed',
+        error_message = 'Processing failed after repeated attempts; the upload was kept.',
+        lease_token = NULL, lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+    WHERE attempts >= p_max_attempts
+      AND ((status = 'processing' AND stage IS DISTINCT FROM 'external'
+            AND lease_until < now() - make_interval(secs => p_stall_seconds))
+           OR (status = 'uploaded' AND updated_at < now() - make_interval(secs => p_stall_seconds)));
+    GET DIAGNOSTICS gave_up = ROW_COUNT;
+    SELECT coalesce(array_agg(id), '{}') INTO requeue FROM app.maps
+    WHERE (status = 'processing' AND stage IS DISTINCT FROM 'external'
+           AND lease_until < now() - make_interval(secs => p_stall_seconds))
+       OR (status = 'uploaded' AND updated_at < now() - make_interval(secs => p_stall_seconds));
+
     UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'external_timeout',
         error_message = 'The external processing did not finish in time.', lease_token = NULL,
         lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
@@ -197,10 +232,12 @@ BEGIN
         RETURNING id)
     SELECT coalesce(array_agg(id), '{}') INTO expired FROM gone;
     DELETE FROM app.login_throttle WHERE window_start < now() - interval '1 day';
-    RETURN jsonb_build_object('timed_out', timed_out, 'expired_uploads', to_jsonb(expired));
+    RETURN jsonb_build_object('timed_out', timed_out, 'expired_uploads', to_jsonb(expired),
+                              'requeue', to_jsonb(requeue), 'gave_up', gave_up);
 END
 $$;
-COMMENT ON FUNCTION api.sweep(integer) IS 'Schedule: time out external jobs, drop never-used upload slots. Idempotent.';
+COMMENT ON FUNCTION api.sweep(integer, integer, integer)
+    IS 'Schedule: time out external jobs, drop unused upload slots, requeue or end stalled jobs. Idempotent.';
 
 CREATE OR REPLACE FUNCTION api.finish_processing_error(p_id uuid, p_lease_token uuid,
                                                        p_status text, p_code text,
