@@ -31,3 +31,8 @@ def on_dead_letter(event: SQSEvent) -> dict:
 @app.schedule(Rate(5, unit=Rate.MINUTES))
 def sweeper(event: CloudWatchEvent) -> dict:
     return events.sweep()
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def orphan_sweeper(event: CloudWatchEvent) -> dict:
+    return events.sweep_orphans()

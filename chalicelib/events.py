@@ -157,3 +157,21 @@ def sweep() -> dict[str, Any]:
         gave_up=result["gave_up"],
     )
     return result
+
+
+def sweep_orphans() -> dict[str, int]:
+    """Scheduled: remove objects whose map row is gone (idempotent; recent ones are left, as a
+    delete or an upload may be in flight)."""
+    grace = get_settings().upload_grace_seconds
+    checked = removed = 0
+    for ids in storage.map_ids_in_bucket():
+        existing = set(db.call("api.existing_maps", retry=True, p_ids=ids))
+        checked += len(ids)
+        for map_id in ids:
+            if map_id in existing:
+                continue
+            age = storage.newest_object_age_seconds(map_id)
+            if age is not None and age >= grace:
+                removed += storage.delete_map_objects(map_id)
+    logs.log("orphan_sweep", checked=checked, removed=removed)
+    return {"checked": checked, "removed_objects": removed}

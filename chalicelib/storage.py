@@ -161,6 +161,36 @@ def iter_object(key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         body.close()
 
 
+def map_ids_in_bucket(page_size: int = 1000) -> Iterator[list[str]]:
+    """Every map id that has objects, in pages (folders that are not map ids are skipped)."""
+    paginator = client().get_paginator("list_objects_v2")
+    pages = paginator.paginate(
+        Bucket=get_settings().bucket,
+        Prefix="maps/",
+        Delimiter="/",
+        PaginationConfig={"PageSize": page_size},
+    )
+    for page in pages:
+        ids = [p["Prefix"][5:-1] for p in page.get("CommonPrefixes", [])]
+        found = [i for i in ids if is_map_id(i)]
+        if found:
+            yield found
+
+
+def newest_object_age_seconds(map_id: str) -> float | None:
+    """Seconds since the newest object under the map's prefix was written (None: no objects)."""
+    import datetime as dt
+
+    newest = None
+    paginator = client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=get_settings().bucket, Prefix=map_prefix(map_id)):
+        for obj in page.get("Contents", []):
+            newest = obj["LastModified"] if newest is None else max(newest, obj["LastModified"])
+    if newest is None:
+        return None
+    return (dt.datetime.now(dt.UTC) - newest).total_seconds()
+
+
 def delete_map_objects(map_id: str) -> int:
     """Remove every object under the map's prefix; returns how many were removed."""
     bucket = get_settings().bucket

@@ -280,3 +280,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp 
     SELECT true
 $$;
 COMMENT ON FUNCTION api.health() IS 'The database answers.';
+
+CREATE OR REPLACE FUNCTION api.existing_maps(p_ids text[]) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    SELECT coalesce(jsonb_agg(id), '[]') FROM app.maps WHERE id = ANY (p_ids::uuid[])
+$$;
+COMMENT ON FUNCTION api.existing_maps(text[]) IS 'Orphan sweep: which of these map ids still have a row.';

@@ -302,3 +302,48 @@ def test_racing_duplicate_events_from_separate_containers(pipeline, alice, sql, 
         [f"maps/{map_id}/original"],
         [f"maps/{map_id}/optimized", f"maps/{map_id}/original"],
     )
+
+
+def test_orphan_sweep_removes_only_old_objects_without_a_row(pipeline, alice, sql, monkeypatch):
+    from chalicelib.config import get_settings
+
+    (kept,) = _uploaded(pipeline, alice)
+    orphan = "5a1c3f6e-0000-4000-8000-00000000beef"
+    fresh_orphan = "5a1c3f6e-0000-4000-8000-00000000f00d"
+    for map_id in (orphan, fresh_orphan):
+        for name in ("original", "optimized"):
+            pipeline.s3.put_object(
+                Bucket=BUCKET,
+                Key=f"maps/{map_id}/{name}",
+                Body=b"x",
+                ContentType="application/octet-stream",
+            )
+    pipeline.s3.put_object(
+        Bucket=BUCKET, Key="maps/not-a-map/readme.txt", Body=b"x", ContentType="text/plain"
+    )
+    monkeypatch.setenv("UPLOAD_GRACE_SECONDS", "0")
+    get_settings.cache_clear()
+    from chalicelib import storage
+
+    real_age = storage.newest_object_age_seconds
+    monkeypatch.setattr(
+        storage,
+        "newest_object_age_seconds",
+        lambda map_id: -1.0 if map_id == fresh_orphan else real_age(map_id),
+    )
+    first = pipeline.client.lambda_.invoke("orphan_sweeper", scheduled_event()).payload
+    second = pipeline.client.lambda_.invoke("orphan_sweeper", scheduled_event()).payload
+    get_settings.cache_clear()
+
+    def keys(prefix):
+        return [
+            o["Key"]
+            for o in pipeline.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
+        ]
+
+    assert first["removed_objects"] >= 2  # earlier tests leave rowless objects too
+    assert second["removed_objects"] == 0
+    assert keys(f"maps/{orphan}/") == []
+    assert len(keys(f"maps/{fresh_orphan}/")) == 2
+    assert keys(f"maps/{kept}/") == [f"maps/{kept}/original"]
+    assert keys("maps/not-a-map/") == ["maps/not-a-map/readme.txt"]
