@@ -1,4 +1,4 @@
-"""GET /v1/health."""
+"""GET /v1/health and GET /v1/openapi.json."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ def health() -> Response:
             raise
         raise errors.unavailable() from exc
     return json_response({"status": "ok"})
+
+
+@bp.route("/openapi.json", methods=["GET"])
+def openapi() -> Response:
+    """The OpenAPI 3.1 document of this API."""
+    from chalicelib.openapi.build import document
+
+    return json_response(document())
