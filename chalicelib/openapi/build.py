@@ -170,7 +170,7 @@ def _ok(status: int, ref: str | None, description: str = "OK") -> dict[str, Any]
 
 
 _MAP_ID = {"name": "map_id", "in": "path", "required": True, "schema": _UUID}
-_SECURED = [{"bearer": []}, {}]  # a token, or none (a guest)
+_SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]  # a token, or none (a guest)
 _JSON_BODY = "application/json"
 
 
