@@ -1,0 +1,69 @@
+"""Start and stop steps of `make run` that keep no process bookkeeping of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from devstack import s3_snapshot
+from devstack.localenv import NOTIFY_QUEUE, Options, StackError, shown
+from devstack.postgres import port_in_use
+
+
+def check_ports_free(o: Options) -> None:
+    """Raise StackError naming the first wanted loopback port that is taken."""
+    wanted = [(o.api_port, "the API", "PORT"), (o.moto_port, "S3/SQS", "MAPSTOCK_MOTO_PORT")]
+    if not o.database_url:
+        wanted.append((o.pg_port, "PostgreSQL", "MAPSTOCK_PG_PORT"))
+    for port, what, setting in wanted:
+        if port_in_use(port):
+            raise StackError(
+                f"port {port} (for {what}) is already in use on 127.0.0.1: "
+                f"stop what holds it, or set {setting} to another port"
+            )
+
+
+def migrate_database(database_url: str) -> None:
+    """Apply sql/ (idempotent); raises StackError with a one-line reason."""
+    from chalicelib import db
+    from chalicelib.migrate import migrate
+
+    try:
+        conn = db.connect(database_url, timeout=30)
+    except Exception as exc:
+        raise StackError(f"cannot reach the database ({type(exc).__name__})") from None
+    try:
+        migrate(conn)
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        raise StackError(f"migrating the database failed: {why}") from None
+    finally:
+        conn.close()
+
+
+def create_aws_resources(o: Options, bucket: str, queue: str) -> dict[str, str]:
+    """Bucket, queues and the S3 -> SQS notification (idempotent)."""
+    from devstack.aws import create_resources
+
+    return create_resources(o.aws_endpoint, bucket, queue, notify_queue=NOTIFY_QUEUE)
+
+
+def restore_bucket(o: Options, bucket: str) -> None:
+    """Put the objects saved at the last stop back into the fresh (in-memory) bucket."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=o.aws_endpoint)
+    # Each restored upload raises its S3 event again: a map whose job was lost (the queues
+    # live in memory too) is queued anew; for every other map the event changes nothing.
+    s3_snapshot.restore(s3, bucket, o.state / "s3")
+
+
+def save_bucket(o: Options, bucket: str, should_stop: Callable[[], bool]) -> None:
+    """Copy the bucket to disk before moto (which keeps it in memory only) stops."""
+    import boto3
+
+    folder = o.state / "s3"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    s3 = boto3.client("s3", endpoint_url=o.aws_endpoint)
+    saved, removed = s3_snapshot.save(s3, bucket, folder, should_stop)
+    if saved or removed:
+        print(f"Saved S3 objects to {shown(folder)} ({saved} new, {removed} removed).")

@@ -1,0 +1,166 @@
+"""`make run` end to end: CLI, HTTP API, presigned S3 POST, event pump, processing, shutdown."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.postgres import port_in_use
+from devstack.procs import pid_alive
+from tests.e2e.stack import LocalStack
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct horse battery staple"
+FINAL = {"ready", "rejected", "failed"}
+
+
+def geojson_map() -> bytes:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"name": f"cairn {i}"},
+            "geometry": {"type": "Point", "coordinates": [7.0 + i / 100, 46.0 + i / 200]},
+        }
+        for i in range(50)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+def png_map(min_bytes: int = 4 * 1024 * 1024 + 1) -> bytes:
+    """A noisy scan: noise does not compress, so the PNG stays over the direct-upload limit."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(7).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(out, format="PNG", compress_level=1)
+    data = out.getvalue()
+    assert len(data) >= min_bytes
+    return data
+
+
+def session() -> requests.Session:
+    http = requests.Session()
+    http.trust_env = False  # loopback only: never through a proxy from the environment
+    return http
+
+
+def login(stack: LocalStack, username: str) -> dict[str, str]:
+    response = session().post(
+        f"{stack.url}/v1/auth/token", json={"username": username, "password": PASSWORD}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def create_member(stack: LocalStack, username: str) -> None:
+    result = stack.cli("user", "create", username, "--days", "30", password=PASSWORD)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"created user {username}")
+
+
+def wait_final(stack: LocalStack, map_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while True:
+        doc = session().get(f"{stack.url}/v1/maps/{map_id}", headers=headers, timeout=10).json()
+        if doc["status"] in FINAL or time.monotonic() > deadline:
+            return dict(doc)
+        time.sleep(0.1)
+
+
+def download(stack: LocalStack, map_id: str, headers: dict[str, str]) -> bytes:
+    """Through the API's 302, then straight from (local) S3 without the API's token."""
+    http = session()
+    response = http.get(
+        f"{stack.url}/v1/maps/{map_id}/download", headers=headers, allow_redirects=False, timeout=10
+    )
+    assert response.status_code == 302, response.text
+    location = response.headers["Location"]
+    assert location.startswith("http://127.0.0.1:")
+    got = http.get(location, timeout=30)
+    assert got.status_code == 200
+    return got.content
+
+
+def test_upload_process_download_share(local_stack: LocalStack) -> None:
+    stack, http = local_stack, session()
+    owner, peer = f"alice{uuid.uuid4().hex[:6]}", f"bob{uuid.uuid4().hex[:6]}"
+    create_member(stack, owner)
+    create_member(stack, peer)
+    headers = login(stack, owner)
+
+    small = geojson_map()
+    direct = http.post(
+        f"{stack.url}/v1/maps",
+        headers=headers,
+        files={"file": ("cairns.geojson", small, "application/geo+json")},
+        data={"title": "Cairns"},
+        timeout=30,
+    )
+    assert direct.status_code == 201, direct.text
+    small_id = direct.json()["map"]["id"]
+
+    large = png_map()
+    digest = hashlib.sha256(large).hexdigest()
+    created = http.post(
+        f"{stack.url}/v1/maps",
+        headers=headers,
+        json={"filename": "scan.png", "size": len(large), "sha256": digest},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    large_id, upload = created.json()["map"]["id"], created.json()["upload"]
+    posted = http.post(
+        upload["url"],
+        data=upload["fields"],
+        files={"file": ("scan.png", large, "image/png")},
+        timeout=60,
+    )
+    assert posted.status_code in (200, 201, 204), posted.text
+
+    for map_id, data, kind in ((small_id, small, "geojson"), (large_id, large, "png")):
+        doc = wait_final(stack, map_id, headers)
+        assert doc["status"] == "ready", doc
+        assert doc["format"] == kind
+        assert doc["size"] == len(data)
+        assert doc["sha256"] == hashlib.sha256(data).hexdigest()
+        got = download(stack, map_id, headers)
+        assert hashlib.sha256(got).hexdigest() == doc["sha256"]
+        assert got == data
+
+    shared = http.patch(
+        f"{stack.url}/v1/maps/{small_id}", headers=headers, json={"visibility": "members"}
+    )
+    assert shared.status_code == 200, shared.text
+    assert shared.json()["visibility"] == "members"
+
+    peer_headers = login(stack, peer)
+    assert http.get(f"{stack.url}/v1/maps/{small_id}", headers=peer_headers).status_code == 200
+    assert download(stack, small_id, peer_headers) == small
+    assert http.get(f"{stack.url}/v1/maps/{large_id}", headers=peer_headers).status_code == 404
+    assert http.get(f"{stack.url}/v1/maps/{small_id}").status_code == 404  # guest
+    assert http.get(f"{stack.url}/v1/maps/{large_id}").status_code == 404
+
+
+def test_stop_leaves_nothing_running(local_stack: LocalStack) -> None:
+    run = local_stack.run_files()
+    pids, ports = run["pids"], run["ports"]
+    started = {"orchestrator", "S3/SQS (moto)", "API (chalice local)"}
+    started |= {"event pump (S3, schedules)", "event pump (SQS)"}
+    assert started <= set(pids)
+    assert all(pid_alive(pid) for pid in pids.values())
+
+    assert local_stack.stop() == 0, local_stack.tail()
+
+    assert [name for name, pid in pids.items() if pid_alive(pid)] == []
+    assert [port for port in ports if port_in_use(port)] == []
+    assert not (local_stack.state / "run" / "env.json").exists()
+    assert "Stopped." in local_stack.tail()

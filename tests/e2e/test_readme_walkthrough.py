@@ -1,0 +1,48 @@
+"""The README's curl walkthrough, run as written against a real `make run` stack."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.e2e.stack import ROOT, LocalStack
+
+pytestmark = pytest.mark.e2e
+
+
+def walkthrough() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(
+        r"<!-- walkthrough:start -->\n```sh\n(.*?)```\n<!-- walkthrough:end -->", readme, re.S
+    )
+    assert block, "README lost its walkthrough markers"
+    return block.group(1)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="the walkthrough uses jq")
+def test_readme_walkthrough_runs_as_written(local_stack: LocalStack):
+    # Run where a user would (next to the stack's .local), with the project's virtualenv.
+    venv = local_stack.home / ".venv"
+    if not venv.exists():
+        venv.symlink_to(ROOT / ".venv")
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(API=local_stack.url, PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", walkthrough()],
+        cwd=local_stack.home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("created user alice (member, active until")
+    assert '"status":"ready","format":"geojson"' in result.stdout
+    assert '"bbox":[6.86,45.83,6.86,45.83]' in result.stdout
+    assert "download matches the upload" in lines
+    assert lines[-2:] == ["public", "Mont Blanc summit"]
