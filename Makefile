@@ -4,13 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 PORT   ?= 8000
+STAGE  ?=
 
-.PHONY: run test lint typecheck unit clean distclean help
+.PHONY: run test lint typecheck unit clean distclean help deploy destroy fuzz
 
 help:
 	@echo "make run    start PostgreSQL, local S3/SQS, the API on http://127.0.0.1:$(PORT) and the event pump"
 	@echo "make test   lint, type-check and run the whole test suite (what CI runs)"
 	@echo "make clean  wipe local data (.local/)"
+	@echo "make deploy STAGE=dev|prod   resources stack, migrations, chalice deploy, post-deploy fixes"
+	@echo "make destroy STAGE=dev|prod  undo make deploy (prod needs CONFIRM=prod)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=..." % sys.version.split()[0])'
@@ -34,6 +37,14 @@ test: lint typecheck
 
 run: $(STAMP)
 	PORT=$(PORT) $(BIN)/python -m devstack.run
+
+deploy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod MAPSTOCK_ADMIN_DATABASE_URL=postgresql://..."; exit 2; }
+	$(BIN)/python -m deploy deploy --stage "$(STAGE)"
+
+destroy: $(STAMP)
+	@test -n "$(STAGE)" || { echo "usage: make destroy STAGE=dev|prod [CONFIRM=prod]"; exit 2; }
+	$(BIN)/python -m deploy destroy --stage "$(STAGE)"
 
 clean:
 	rm -rf .local

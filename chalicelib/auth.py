@@ -10,7 +10,7 @@ import bcrypt
 import jwt
 
 from chalicelib import errors
-from chalicelib.config import get_settings
+from chalicelib.config import get_settings, jwt_secret
 
 BCRYPT_ROUNDS = 12
 MIN_PASSWORD_BYTES = 8
@@ -76,7 +76,7 @@ def issue_token(user_id: str, token_version: int) -> tuple[str, int]:
         "iss": ISSUER,
         "aud": AUDIENCE,
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), settings.token_ttl_seconds
+    return jwt.encode(claims, jwt_secret(), algorithm=ALGORITHM), settings.token_ttl_seconds
 
 
 def decode_token(token: str) -> Caller:
@@ -84,7 +84,7 @@ def decode_token(token: str) -> Caller:
     try:
         claims = jwt.decode(
             token,
-            get_settings().jwt_secret,
+            jwt_secret(),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,

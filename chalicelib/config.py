@@ -37,7 +37,6 @@ def dead_letter_queue_name() -> str:
 @dataclass(frozen=True)
 class Settings:
     database_url: str
-    jwt_secret: str
     bucket: str
     queue_name: str
     queue_url: str | None
@@ -101,11 +100,22 @@ def _secret_from_arn(arn: str) -> str:
         doc = json.loads(secret)
         if "url" in doc:
             return str(doc["url"])
-        return (
-            f"postgresql://{doc['username']}:{doc['password']}@{doc['host']}:"
-            f"{doc.get('port', 5432)}/{doc.get('dbname', 'mapstock')}"
+        from urllib.parse import quote
+
+        url = (
+            f"postgresql://{quote(str(doc['username']), safe='')}:"
+            f"{quote(str(doc['password']), safe='')}@{doc['host']}:"
+            f"{doc.get('port', 5432)}/{quote(str(doc.get('dbname', 'mapstock')), safe='')}"
         )
+        # RDS on PostgreSQL 15+ refuses plain connections: TLS unless the secret says otherwise.
+        return f"{url}?sslmode={quote(str(doc.get('sslmode', 'require')), safe='')}"
     return str(secret)
+
+
+@functools.lru_cache(maxsize=1)
+def jwt_secret() -> str:
+    """The token signing key, read on first use: only the API needs it (and may read it)."""
+    return _secret("JWT_SECRET")
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,7 +123,6 @@ def get_settings() -> Settings:
     """Read and validate the settings once per process; raises ConfigError."""
     return Settings(
         database_url=_secret("DATABASE_URL"),
-        jwt_secret=_secret("JWT_SECRET"),
         bucket=bucket_name(),
         queue_name=queue_name(),
         queue_url=os.environ.get("MAPSTOCK_QUEUE_URL") or None,

@@ -49,7 +49,8 @@ def connect(url: str, timeout: float = 10.0) -> pg8000.native.Connection:
         application_name="mapstock",
         tcp_keepalive=True,
     )
-    conn.run("SET TIME ZONE 'UTC'")
+    # No session SET here: it would pin RDS Proxy sessions. Times leave the database as text
+    # made by app.iso(), which is UTC whatever the session's time zone.
     return conn
 
 

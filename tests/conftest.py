@@ -114,6 +114,7 @@ def _reset_caches() -> None:
     from chalicelib import config, db, jobs, storage
 
     config.get_settings.cache_clear()
+    config.jwt_secret.cache_clear()
     storage.client.cache_clear()
     jobs.client.cache_clear()
     jobs.queue_url.cache_clear()

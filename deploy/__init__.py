@@ -1,0 +1,1 @@
+"""`make deploy` / `make destroy`: the resources stack, migrations, Chalice and what it lacks."""

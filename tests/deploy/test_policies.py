@@ -1,0 +1,146 @@
+""".chalice/policy-*.json grant exactly what each function needs, nothing beyond: the API
+presigns and puts only uploads under maps/, the processor reads originals and writes
+derivatives, and no one deletes outside the bucket's maps/ prefix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from deploy.stage import ROOT, Stage, load_stage, read_config
+
+STAGES = ("dev", "prod")
+CHALICE_DIR = ROOT / ".chalice"
+Grant = tuple[str, str, str]  # (action, resource, condition as JSON)
+
+
+def _grants(policy: dict[str, Any]) -> set[Grant]:
+    grants = set()
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            for resource in [resources] if isinstance(resources, str) else resources:
+                condition = json.dumps(statement.get("Condition", {}), sort_keys=True)
+                grants.add((action, resource, condition))
+    return grants
+
+
+def _allowed(stage: Stage, handler: str) -> set[Grant]:
+    """The list the issue asks for, per function, spelled out."""
+    bucket = f"arn:aws:s3:::{stage.bucket}"
+    maps, originals = f"{bucket}/maps/*", f"{bucket}/maps/*/original"
+    external = f"{bucket}/maps/*/external/*"
+    queue, dlq = f"arn:aws:sqs:*:*:{stage.queue}", f"arn:aws:sqs:*:*:{stage.dead_letter_queue}"
+    none = "{}"
+    prefixed = json.dumps({"StringLike": {"s3:prefix": "maps/*"}}, sort_keys=True)
+    consume = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+    log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{stage.function_name(handler)}:*"
+    grants = {(a, log_group, none) for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
+    # JWT for every function only because config.get_settings() reads it eagerly.
+    for secret in stage.secret_names:
+        arn = f"arn:aws:secretsmanager:*:*:secret:{secret}-??????"
+        grants.add(("secretsmanager:GetSecretValue", arn, none))
+    per_function: dict[str, set[Grant]] = {
+        "api_handler": {
+            ("s3:PutObject", originals, none),
+            ("s3:GetObject", maps, none),
+            ("s3:DeleteObject", maps, none),
+            ("s3:ListBucket", bucket, prefixed),
+        },
+        "on_upload": {
+            ("s3:GetObject", originals, none),
+            ("s3:GetObject", external, none),
+            ("s3:DeleteObject", maps, none),
+            # Without ListBucket a missing object answers 403, not 404.
+            ("s3:ListBucket", bucket, none),
+            ("sqs:SendMessage", queue, none),
+            ("sqs:GetQueueUrl", queue, none),
+        },
+        "on_processing_job": {
+            *((a, queue, none) for a in consume),
+            ("sqs:SendMessage", f"arn:aws:sqs:*:*:{stage.external_queue}", none),
+            ("s3:GetObject", originals, none),
+            ("s3:GetObject", external, none),
+            ("s3:PutObject", f"{bucket}/maps/*/optimized", none),
+            ("s3:AbortMultipartUpload", f"{bucket}/maps/*/optimized", none),
+            ("s3:DeleteObject", external, none),
+            ("s3:ListBucket", bucket, none),
+        },
+        "on_dead_letter": {(a, dlq, none) for a in consume},
+        "sweeper": {
+            ("s3:DeleteObject", maps, none),
+            ("s3:ListBucket", bucket, prefixed),
+            ("sqs:SendMessage", queue, none),
+            ("sqs:GetQueueUrl", queue, none),
+        },
+        "orphan_sweeper": {("s3:DeleteObject", maps, none), ("s3:ListBucket", bucket, prefixed)},
+    }
+    return grants | per_function[handler]
+
+
+def _policy(stage: str, handler: str) -> dict[str, Any]:
+    doc = read_config()["stages"][stage]["lambda_functions"][handler]
+    policy: dict[str, Any] = json.loads((CHALICE_DIR / doc["iam_policy_file"]).read_text())
+    return policy
+
+
+def _functions() -> list[tuple[str, str]]:
+    config = read_config()
+    return [(s, h) for s in STAGES for h in config["stages"][s]["lambda_functions"]]
+
+
+@pytest.mark.parametrize(("stage", "handler"), _functions())
+def test_policy_grants_exactly_the_list(stage: str, handler: str) -> None:
+    granted = _grants(_policy(stage, handler))
+    allowed = _allowed(load_stage(stage), handler)
+    assert granted - allowed == set(), "grants beyond the list"
+    assert allowed - granted == set(), "the function would miss a permission it needs"
+
+
+@pytest.mark.parametrize(("stage", "handler"), _functions())
+def test_nothing_is_deleted_outside_the_map_prefix(stage: str, handler: str) -> None:
+    bucket = load_stage(stage).bucket
+    for action, resource, _ in _grants(_policy(stage, handler)):
+        assert "*" not in action.split(":")[1] and resource != "*"
+        if action.startswith("s3:") and "Delete" in action:
+            assert resource.startswith(f"arn:aws:s3:::{bucket}/maps/")
+
+
+def test_every_deployed_function_has_its_own_policy_file() -> None:
+    config = read_config()
+    assert config["autogen_policy"] is False
+    used = set()
+    for stage in STAGES:
+        functions = config["stages"][stage]["lambda_functions"]
+        assert set(functions) == set(load_stage(stage).functions)
+        for handler, settings in functions.items():
+            assert (CHALICE_DIR / settings["iam_policy_file"]).is_file(), (stage, handler)
+            used.add(settings["iam_policy_file"])
+    assert {p.name for p in CHALICE_DIR.glob("policy-*.json")} == used
+    assert len(used) == len(_functions())
+
+
+def test_every_handler_of_the_app_is_configured() -> None:
+    import ast
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    # Every decorated function of app.py is a Lambda handler (@app.on_*, @app.schedule, ...).
+    handlers = {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.decorator_list
+    }
+    for stage in STAGES:
+        assert set(load_stage(stage).functions) == {"api_handler", *handlers}
+
+
+def test_policy_files_are_plain_json() -> None:
+    for path in CHALICE_DIR.glob("policy-*.json"):
+        doc = json.loads(path.read_text())
+        assert doc["Version"] == "2012-10-17"
+        assert all("Sid" in s for s in doc["Statement"]), path.name
