@@ -41,8 +41,10 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
     consume = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{stage.function_name(handler)}:*"
     grants = {(a, log_group, none) for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
-    # JWT for every function only because config.get_settings() reads it eagerly.
+    # The database secret for every function; the JWT key only for the API (read lazily).
     for secret in stage.secret_names:
+        if secret.endswith("jwt-signing-key") and handler != "api_handler":
+            continue
         arn = f"arn:aws:secretsmanager:*:*:secret:{secret}-??????"
         grants.add(("secretsmanager:GetSecretValue", arn, none))
     per_function: dict[str, set[Grant]] = {
