@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deploy import chalice_project, database, layer, post_deploy, stack, teardown
+from deploy import chalice_project, database, gateway, layer, post_deploy, stack, teardown
 from deploy.stage import APP_NAME, TEMPLATE_FILE, Stage, load_stage, read_config, render_config
 
 CONFIRM_REQUIRED = ("prod",)
@@ -44,6 +44,7 @@ def _clients() -> dict[str, Any]:
 
     session = boto3.session.Session()
     return {
+        "apigateway": session.client("apigateway"),
         "cloudformation": session.client("cloudformation"),
         "lambda": session.client("lambda"),
         "s3": session.client("s3"),
@@ -116,6 +117,13 @@ def deploy(options: Options) -> dict[str, Any]:
 
     _say("post-deploy settings")
     changed = post_deploy.apply(aws["lambda"], stage, outputs["ProcessingQueueArn"])
+    api_id = gateway.rest_api_id(options.state_dir, stage.name)
+    if api_id:
+        api_stage = config["stages"][stage.name].get("api_gateway_stage", "api")
+        changed += [
+            f"gateway response {kind}"
+            for kind in gateway.apply(aws["apigateway"], api_id, api_stage)
+        ]
     _say("changed: " + ("; ".join(changed) if changed else "nothing (already set)"))
     return {"outputs": outputs, "migrations": applied, "layer": layer_arn, "changed": changed}
 

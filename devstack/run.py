@@ -129,9 +129,17 @@ class Stack:
                 "MAPSTOCK_API_URL": o.api_url,
             }
         )
-        chalice = str(Path(sys.executable).parent / "chalice")
+        # `chalice local` through devstack.api_server: unknown paths get the contract's 404.
         # No autoreload: the pump would keep running the old code while the API ran the new.
-        argv = [chalice, "local", "--stage", STAGE, "--host", "127.0.0.1"]
+        argv = [
+            sys.executable,
+            "-m",
+            "devstack.api_server",
+            "--stage",
+            STAGE,
+            "--host",
+            "127.0.0.1",
+        ]
         argv += ["--port", str(o.api_port), "--no-autoreload"]
         api = self.spawn("API (chalice local)", argv, "api.log")
         pumps = []

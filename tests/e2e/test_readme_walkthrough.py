@@ -46,3 +46,16 @@ def test_readme_walkthrough_runs_as_written(local_stack: LocalStack):
     assert '"bbox":[6.86,45.83,6.86,45.83]' in result.stdout
     assert "download matches the upload" in lines
     assert lines[-2:] == ["public", "Mont Blanc summit"]
+
+
+def test_unknown_paths_are_contract_shaped_404s(local_stack: LocalStack):
+    import requests
+
+    for method, path in (("GET", "/v1/nope"), ("POST", "/"), ("GET", "/v1/maps/x/y/z")):
+        for headers in ({}, {"Authorization": "Bearer whatever"}):
+            response = requests.request(method, local_stack.url + path, headers=headers, timeout=10)
+            assert response.status_code == 404, (method, path, response.text)
+            doc = response.json()
+            assert doc["code"] == "not_found"
+            assert doc["request_id"] == response.headers["X-Request-Id"]
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
