@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,15 +39,23 @@ def spool_chunks(chunks: Iterable[bytes], limit: int, directory: str | None = No
     size = 0
     fd, path = tempfile.mkstemp(prefix="mapstock-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as out:
+        # hashlib and file writes both release the GIL: chunk N is hashed here while a writer
+        # thread writes it (bench/processing_throughput.py: 0.71x -> 0.93x openssl). At most
+        # one write is in flight, so memory stays at two chunks.
+        with os.fdopen(fd, "wb") as out, ThreadPoolExecutor(1) as writer:
+            pending: Future[int] | None = None
             for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
                     raise ContentRejected(
                         "size_mismatch", "The stored object is larger than declared."
                     )
+                if pending is not None:
+                    pending.result()  # a write error (disk full) surfaces here
+                pending = writer.submit(out.write, chunk)
                 digest.update(chunk)
-                out.write(chunk)
+            if pending is not None:
+                pending.result()
     except BaseException:
         os.unlink(path)
         raise
