@@ -12,6 +12,7 @@ help:
 	@echo "make run    start PostgreSQL, local S3/SQS, the API on http://127.0.0.1:$(PORT) and the event pump"
 	@echo "make test   lint, type-check and run the whole test suite (what CI runs)"
 	@echo "make clean  wipe local data (.local/)"
+	@echo "make fuzz   schemathesis + the lifecycle state machine with 1000 examples"
 	@echo "make deploy STAGE=dev|prod   resources stack, migrations, chalice deploy, post-deploy fixes"
 	@echo "make destroy STAGE=dev|prod  undo make deploy (prod needs CONFIRM=prod)"
 
@@ -34,6 +35,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+
+# The fuzzers with a bigger budget than make test's (200 examples per operation): ~3.5 min.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest tests/fuzz -q -p no:cacheprovider
 
 run: $(STAMP)
 	PORT=$(PORT) $(BIN)/python -m devstack.run

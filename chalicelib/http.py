@@ -111,6 +111,12 @@ def install(app: Chalice) -> None:
             response = error_response(
                 500, "internal", "Internal error; quote the request id to support."
             )
+        if 400 <= response.status_code < 500 and response.status_code != 401:
+            try:
+                _revoked_token_first(request)
+            except errors.ApiError as exc:
+                if exc.status == 401:  # anything else (say, 503) leaves the first answer
+                    response = error_response(exc.status, exc.code, exc.message, exc.headers)
         response.headers["X-Request-Id"] = rid
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
@@ -123,6 +129,18 @@ def install(app: Chalice) -> None:
             db_round_trips=db.round_trips.get(),
         )
         return response
+
+
+def _revoked_token_first(request: Request) -> None:
+    """A request that failed before reaching the database never checked its token's version:
+    a revoked token must still answer 401, not the other error (one extra round trip, on this
+    error path only). Raises ApiError 401."""
+    try:
+        caller = current_caller(request)
+    except errors.ApiError:
+        return  # a malformed token was already answered 401 where it mattered
+    if caller is not None and db.round_trips.get() == 0:
+        db.call("api.check_caller", retry=True, **caller_args(caller))
 
 
 def current_caller(request: Request) -> Caller | None:

@@ -59,6 +59,12 @@ def create_map() -> Response:
     if caller is None:
         raise errors.unauthorized("Log in to upload maps.")
     kind = media_type(request)
+    if kind != "application/octet-stream" and request.query_params:
+        name = check_text("query", next(iter(request.query_params)), 64)
+        raise errors.invalid(
+            f"query {name}: only raw (application/octet-stream) uploads take query parameters; "
+            "send fields in the body."
+        )
     if kind == "application/json":
         return _presigned(caller, json_body(request))
     body = raw_body(request)

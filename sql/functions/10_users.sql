@@ -197,3 +197,12 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(app.user_doc(u) ORDER BY lower(u.username)), '[]') FROM app.users u
 $$;
 COMMENT ON FUNCTION ops.list_users() IS 'CLI: every user.';
+
+CREATE OR REPLACE FUNCTION api.check_caller(p_caller uuid, p_token_version integer) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM app.caller(p_caller, p_token_version);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION api.check_caller(uuid, integer) IS 'MS401 when the token was revoked (used when a request fails before its own call).';
