@@ -97,6 +97,16 @@ def _forge(claims, key="a-wrong-key-that-is-long-enough-for-hs256-use", alg="HS2
     return jwt.encode(claims, key, algorithm=alg)
 
 
+def _b64_hs256(claims, key: bytes) -> str:
+    # PyJWT refuses PEM keys as HMAC secrets (for this very attack): sign by hand.
+    import hashlib
+    import hmac
+
+    signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT'})}.{_b64(claims)}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
 def _b64(doc):
     return base64.urlsafe_b64encode(json.dumps(doc).encode()).rstrip(b"=").decode()
 
@@ -113,7 +123,17 @@ def test_forged_expired_and_malformed_tokens_are_401(client, users, stack):
         "aud": "mapstock-api",
     }
     secret = stack["JWT_SECRET"]
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     tokens = {
+        "RS256": jwt.encode(good, rsa_key, algorithm="RS256"),
+        # RS/HS confusion: HMAC keyed with a public key, as a confused verifier would accept.
+        "HS256 keyed with a public key": _b64_hs256(good, public_pem),
         "wrong key": _forge(good),
         "expired": _forge({**good, "iat": now - 7200, "exp": now - 3600}, secret),
         "no exp": _forge({k: v for k, v in good.items() if k != "exp"}, secret),
