@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -79,6 +80,20 @@ class BatchFailed(Exception):
     ReportBatchItemFailures on the trigger)."""
 
 
+def _jobs(
+    event: dict[str, Any], malformed_event: str
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """(record, job) for each SQS record; a message no retry can fix is logged and dropped:
+    that loses no map (there is none to name)."""
+    for record in event.get("Records", []):
+        logs.request_id.set("-")
+        job = _parse_job(record.get("body", ""))
+        if job is None:
+            logs.log(malformed_event, "error", message_id=record.get("messageId"))
+            continue
+        yield record, job
+
+
 def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """SQS: process each job; report only the failed records so only they are retried.
 
@@ -88,13 +103,7 @@ def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
 
     settings = get_settings()
     failures = []
-    for record in event.get("Records", []):
-        logs.request_id.set("-")
-        job = _parse_job(record.get("body", ""))
-        if job is None:
-            # A message no retry can fix: dropping it loses no map (there is none to name).
-            logs.log("job_malformed", "error", message_id=record.get("messageId"))
-            continue
+    for record, job in _jobs(event, "job_malformed"):
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
         final = receives >= settings.max_receive_count
         try:
@@ -119,12 +128,7 @@ def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
 def dead_letters(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     """DLQ: a job that exhausted its retries ends its map `failed` (never left processing)."""
     failures = []
-    for record in event.get("Records", []):
-        logs.request_id.set("-")
-        job = _parse_job(record.get("body", ""))
-        if job is None:
-            logs.log("dead_letter_malformed", "error", message_id=record.get("messageId"))
-            continue
+    for record, job in _jobs(event, "dead_letter_malformed"):
         try:
             changed = db.call("api.fail_dead_letter", retry=True, p_id=job["map_id"])
         except Exception as exc:

@@ -229,6 +229,15 @@ def users(sql: Any, password_hash: str) -> Users:
     return Users(sql, password_hash)
 
 
+def login(client: Any, username: str, password: str) -> Any:
+    """POST /v1/auth/token through the test client."""
+    return client.http.post(
+        "/v1/auth/token",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"username": username, "password": password}),
+    )
+
+
 def body(response: Any) -> Any:
     """The JSON body of a Chalice test response."""
     return json.loads(response.body) if response.body else None

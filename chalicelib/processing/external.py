@@ -144,16 +144,10 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
     except Exception as exc:
         logs.log("finalize_error", "error", map_id=map_id, error=type(exc).__name__)
         if final_attempt:
-            db.call(
-                "api.finish_processing_error",
-                retry=True,
-                p_id=map_id,
-                p_lease_token=lease,
-                p_status="failed",
-                p_code="processing_failed",
-                p_message="The external result could not be published; contact support.",
-                p_size=None,
-                p_sha256=None,
+            from chalicelib.processing.pipeline import end_failed
+
+            end_failed(
+                map_id, lease, "The external result could not be published; contact support."
             )
             return "failed"
         db.call("api.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)

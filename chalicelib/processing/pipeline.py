@@ -200,21 +200,28 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def end_failed(map_id: str, lease: str, message: str) -> None:
+    """End a job we hold the lease of as `failed` (processing_failed) with a reason."""
+    db.call(
+        "api.finish_processing_error",
+        retry=True,
+        p_id=map_id,
+        p_lease_token=lease,
+        p_status="failed",
+        p_code="processing_failed",
+        p_message=message,
+        p_size=None,
+        p_sha256=None,
+    )
+
+
 def fail_or_release(map_id: str, lease: str, exc: Exception, final_attempt: bool) -> str:
     """After a transient error: hand the map back for the SQS retry (re-raising), or on the
     last attempt end it `failed` with a reason (so it is never left processing)."""
     logs.log("job_error", "error", map_id=map_id, error=type(exc).__name__, final=final_attempt)
     if final_attempt:
-        db.call(
-            "api.finish_processing_error",
-            retry=True,
-            p_id=map_id,
-            p_lease_token=lease,
-            p_status="failed",
-            p_code="processing_failed",
-            p_message="Processing failed repeatedly; the upload was kept. Contact support.",
-            p_size=None,
-            p_sha256=None,
+        end_failed(
+            map_id, lease, "Processing failed repeatedly; the upload was kept. Contact support."
         )
         return "failed"
     db.call("api.release_processing", retry=True, p_id=map_id, p_lease_token=lease)

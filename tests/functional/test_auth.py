@@ -9,20 +9,12 @@ import time
 import jwt
 import pytest
 
-from tests.conftest import PASSWORD, body
-
-
-def _login(client, username, password):
-    return client.http.post(
-        "/v1/auth/token",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({"username": username, "password": password}),
-    )
+from tests.conftest import PASSWORD, body, login
 
 
 def test_login_issues_a_working_bearer_token(client, users):
     users.create("alice")
-    response = _login(client, "alice", PASSWORD)
+    response = login(client, "alice", PASSWORD)
     assert response.status_code == 200
     doc = body(response)
     assert doc["token_type"] == "Bearer"
@@ -39,13 +31,13 @@ def test_login_issues_a_working_bearer_token(client, users):
 
 def test_login_username_is_case_insensitive(client, users):
     users.create("Bob")
-    assert _login(client, "bob", PASSWORD).status_code == 200
+    assert login(client, "bob", PASSWORD).status_code == 200
 
 
 def test_wrong_password_and_unknown_user_look_the_same(client, users):
     users.create("alice")
-    wrong = _login(client, "alice", "not the password")
-    unknown = _login(client, "nobody-here", "not the password")
+    wrong = login(client, "alice", "not the password")
+    unknown = login(client, "nobody-here", "not the password")
     assert wrong.status_code == unknown.status_code == 401
     strip = lambda r: {k: v for k, v in body(r).items() if k != "request_id"}  # noqa: E731
     assert (
@@ -55,7 +47,7 @@ def test_wrong_password_and_unknown_user_look_the_same(client, users):
     )
     # Both pay for a full bcrypt check (about 0.2 s at cost 12): no timing oracle.
     started = time.perf_counter()
-    _login(client, "nobody-here", "x")
+    login(client, "nobody-here", "x")
     assert time.perf_counter() - started > 0.05
 
 
@@ -187,7 +179,7 @@ def test_admin_creates_and_updates_users(client, users):
     assert body(created)["username"] == "newbie"
     assert body(created)["active"] is True
     assert "password_hash" not in body(created)
-    assert _login(client, "newbie", "long enough pw").status_code == 200
+    assert login(client, "newbie", "long enough pw").status_code == 200
 
     duplicate = _admin_json(
         client, users, "post", "/v1/users", {"username": "NEWBIE", "password": "long enough pw"}
@@ -195,7 +187,7 @@ def test_admin_creates_and_updates_users(client, users):
     assert duplicate.status_code == 409
     assert body(duplicate)["code"] == "conflict"
 
-    token = body(_login(client, "newbie", "long enough pw"))["access_token"]
+    token = body(login(client, "newbie", "long enough pw"))["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
     deactivated = _admin_json(client, users, "patch", "/v1/users/newbie", {"active_until": None})
     assert deactivated.status_code == 200
@@ -207,8 +199,8 @@ def test_admin_creates_and_updates_users(client, users):
         client, users, "patch", "/v1/users/newbie", {"password": "another long pw"}
     )
     assert changed.status_code == 200
-    assert _login(client, "newbie", "long enough pw").status_code == 401
-    assert _login(client, "newbie", "another long pw").status_code == 200
+    assert login(client, "newbie", "long enough pw").status_code == 401
+    assert login(client, "newbie", "another long pw").status_code == 200
     listed = body(client.http.get("/v1/users", headers=users.headers("root")))["items"]
     assert [u["username"] for u in listed] == ["newbie", "root"]
 

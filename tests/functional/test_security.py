@@ -6,15 +6,7 @@ import json
 import statistics
 import time
 
-from tests.conftest import GEOJSON, PASSWORD, body
-
-
-def _login(client, username, password):
-    return client.http.post(
-        "/v1/auth/token",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({"username": username, "password": password}),
-    )
+from tests.conftest import GEOJSON, PASSWORD, body, login
 
 
 def test_unknown_user_and_wrong_password_take_the_same_time(client, users, sql):
@@ -23,7 +15,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(client, users, sql):
     for _ in range(7):  # interleaved, so machine load hits both alike
         for kind, name in (("unknown", "nobody-at-all"), ("wrong", "alice")):
             started = time.perf_counter()
-            response = _login(client, name, "definitely wrong")
+            response = login(client, name, "definitely wrong")
             timings[kind].append(time.perf_counter() - started)
             assert response.status_code == 401
         sql.run("TRUNCATE app.login_throttle")
@@ -33,7 +25,7 @@ def test_unknown_user_and_wrong_password_take_the_same_time(client, users, sql):
 
 def test_logs_carry_no_tokens_passwords_or_presigned_urls(pipeline, users, capsys):
     users.create("bob")
-    token = body(_login(pipeline.client, "bob", PASSWORD))["access_token"]
+    token = body(login(pipeline.client, "bob", PASSWORD))["access_token"]
     bob = {"Authorization": f"Bearer {token}", "X-Request-Id": "trace-bob-0001"}
     map_id = body(pipeline.upload_direct(bob, GEOJSON, "line\u2028break \u202e.geojson"))["map"][
         "id"

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
-from tests.conftest import PASSWORD, body
-
-
-def _login(client, username, password):
-    return client.http.post(
-        "/v1/auth/token",
-        headers={"Content-Type": "application/json"},
-        body=json.dumps({"username": username, "password": password}),
-    )
+from tests.conftest import PASSWORD, body, login
 
 
 def test_guessing_one_account_is_throttled_with_retry_after(client, users, monkeypatch):
     users.create("alice")
     for _ in range(10):
-        assert _login(client, "alice", "wrong guess!").status_code == 401
-    throttled = _login(client, "alice", PASSWORD)  # even the right password waits
+        assert login(client, "alice", "wrong guess!").status_code == 401
+    throttled = login(client, "alice", PASSWORD)  # even the right password waits
     assert throttled.status_code == 429
     assert body(throttled)["code"] == "too_many_requests"
     assert 1 <= int(throttled.headers["Retry-After"]) <= 300
     # Another account from the same client is not affected by alice's window.
     users.create("bob")
-    assert _login(client, "bob", PASSWORD).status_code == 200
+    assert login(client, "bob", PASSWORD).status_code == 200
 
 
 def test_throttle_is_per_client_and_ends_with_its_window(sql, stack, users):
