@@ -19,6 +19,8 @@ def _register_upload(key: str, map_id: str) -> str:
     result = db.call("api.register_upload", retry=True, p_object_key=key, p_size=size)
     action: str = result["action"]
     logs.request_id.set(result.get("request_id") or "-")
+    if action in ("enqueue", "noop"):
+        storage.clear_pending_tag(key)
     if action == "enqueue":
         jobs.enqueue_processing(map_id, result.get("request_id"))
     elif action == "orphan":

@@ -11,6 +11,12 @@ from urllib.parse import quote
 from chalicelib.config import get_settings
 
 CHUNK_BYTES = 1024 * 1024
+# Presigned uploads land tagged pending; registering them removes the tag. The bucket's
+# lifecycle rule expires objects still pending after days (an upload never registered).
+PENDING_TAG = "mapstock-upload"
+PENDING_TAGGING = (
+    f"<Tagging><TagSet><Tag><Key>{PENDING_TAG}</Key><Value>pending</Value></Tag></TagSet></Tagging>"
+)
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _ORIGINAL_KEY = re.compile(rf"^maps/({_UUID})/original$")
 # Where the external processing system writes back (its documented interface, see README).
@@ -73,12 +79,19 @@ def is_map_id(value: object) -> bool:
 
 def presigned_post(key: str, size: int, expires_in: int) -> dict[str, Any]:
     """A browser/curl-ready POST whose policy pins the key and the exact size."""
-    return client().generate_presigned_post(
+    post: dict[str, Any] = client().generate_presigned_post(
         Bucket=get_settings().bucket,
         Key=key,
-        Conditions=[["content-length-range", size, size]],
+        Fields={"tagging": PENDING_TAGGING},
+        Conditions=[["content-length-range", size, size], {"tagging": PENDING_TAGGING}],
         ExpiresIn=expires_in,
     )
+    return post
+
+
+def clear_pending_tag(key: str) -> None:
+    """The upload is registered: take it out of the lifecycle rule's reach (idempotent)."""
+    client().delete_object_tagging(Bucket=get_settings().bucket, Key=key)
 
 
 def content_disposition(filename: str) -> str:

@@ -150,6 +150,9 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
             found = inspect_file(spooled.path)
         except Rejected as exc:
             raise ContentRejected(exc.code, exc.message) from None
+        # Second line of defence: a map about to be kept must not stay in the lifecycle
+        # rule's reach should its S3 event have failed to untag it.
+        storage.clear_pending_tag(claim["object_key"])
         if external.needed(spooled.size, found.format, settings):
             external.hand_off(map_id, lease, claim, spooled, found, settings)
             return "external"

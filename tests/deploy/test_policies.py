@@ -50,12 +50,15 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
     per_function: dict[str, set[Grant]] = {
         "api_handler": {
             ("s3:PutObject", originals, none),
+            # Presigned POSTs carry the pending-upload tag (the lifecycle rule's filter).
+            ("s3:PutObjectTagging", originals, none),
             ("s3:GetObject", maps, none),
             ("s3:DeleteObject", maps, none),
             ("s3:ListBucket", bucket, prefixed),
         },
         "on_upload": {
             ("s3:GetObject", originals, none),
+            ("s3:DeleteObjectTagging", originals, none),
             ("s3:GetObject", external, none),
             ("s3:DeleteObject", maps, none),
             # Without ListBucket a missing object answers 403, not 404.
@@ -67,6 +70,7 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
             *((a, queue, none) for a in consume),
             ("sqs:SendMessage", f"arn:aws:sqs:*:*:{stage.external_queue}", none),
             ("s3:GetObject", originals, none),
+            ("s3:DeleteObjectTagging", originals, none),
             ("s3:GetObject", external, none),
             ("s3:PutObject", f"{bucket}/maps/*/optimized", none),
             ("s3:AbortMultipartUpload", f"{bucket}/maps/*/optimized", none),

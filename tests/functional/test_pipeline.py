@@ -252,3 +252,33 @@ def test_expired_lease_is_reclaimed_once(pipeline, users, sql):
     }
     assert body(pipeline.get(map_id, ivy))["status"] == "ready"
     assert sql.run("SELECT attempts FROM app.maps WHERE id = :id", id=map_id)[0][0] == 2
+
+
+PENDING = [{"Key": "mapstock-upload", "Value": "pending"}]
+
+
+def test_presigned_uploads_are_tagged_pending_until_registered(pipeline, users):
+    from tests.events import sqs_record
+
+    users.create("tia")
+    tia = users.headers("tia")
+    created = body(pipeline.create_presigned(tia, filename="a.geojson", size=len(GEOJSON)))
+    upload = created["upload"]
+    assert "mapstock-upload" in upload["fields"]["tagging"]
+    policy = json.loads(__import__("base64").b64decode(upload["fields"]["policy"]))
+    assert {"tagging": upload["fields"]["tagging"]} in policy["conditions"]
+    pipeline.post_to_s3(upload, GEOJSON)
+    key = f"maps/{created['map']['id']}/original"
+    # moto ignores the POST's tagging field: tag it as S3 would.
+    pipeline.s3.put_object_tagging(Bucket=BUCKET, Key=key, Tagging={"TagSet": PENDING})
+    pipeline.deliver_s3(created["map"]["id"])
+    assert pipeline.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == []
+
+    # Should the event's untagging ever fail, the processor clears it before keeping the map.
+    second = body(pipeline.upload_direct(tia, GEOJSON, "b.geojson"))["map"]["id"]
+    key = f"maps/{second}/original"
+    pipeline.s3.put_object_tagging(Bucket=BUCKET, Key=key, Tagging={"TagSet": PENDING})
+    job = json.dumps({"map_id": second, "request_id": None})
+    assert pipeline.deliver_jobs([sqs_record(job, "q")]) == {"batchItemFailures": []}
+    assert body(pipeline.get(second, tia))["status"] == "ready"
+    assert pipeline.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == []
