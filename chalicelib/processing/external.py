@@ -57,7 +57,7 @@ def hand_off(
     map_id: str, lease: str, claim: dict[str, Any], spooled: Any, found: Any, settings: Settings
 ) -> None:
     """Publish the job, then record the hand-off (a lost record only costs a repeated job)."""
-    from chalicelib.processing.pipeline import bbox_of
+    from chalicelib.processing.pipeline import inspection_args
 
     job_id = str(uuid.uuid4())
     jobs.publish_external(
@@ -68,12 +68,7 @@ def hand_off(
         retry=True,
         p_id=map_id,
         p_lease_token=lease,
-        p_size=spooled.size,
-        p_sha256=spooled.sha256,
-        p_format=found.format,
-        p_media_type=found.media_type,
-        p_metadata=found.metadata,
-        p_bbox=bbox_of(found.metadata),
+        **inspection_args(spooled, found),
         p_job_id=job_id,
         p_timeout_seconds=settings.external_timeout_seconds,
     )

@@ -75,6 +75,18 @@ def bbox_of(metadata: dict[str, Any]) -> list[float] | None:
     return None
 
 
+def inspection_args(spooled: Spooled, found: Any) -> dict[str, Any]:
+    """What a job learnt about the upload, as the stored functions take it."""
+    return {
+        "p_size": spooled.size,
+        "p_sha256": spooled.sha256,
+        "p_format": found.format,
+        "p_media_type": found.media_type,
+        "p_metadata": found.metadata,
+        "p_bbox": bbox_of(found.metadata),
+    }
+
+
 def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
     db.call(
         "api.set_progress",
@@ -167,12 +179,7 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
             retry=True,
             p_id=map_id,
             p_lease_token=lease,
-            p_size=spooled.size,
-            p_sha256=spooled.sha256,
-            p_format=found.format,
-            p_media_type=found.media_type,
-            p_metadata=found.metadata,
-            p_bbox=bbox_of(found.metadata),
+            **inspection_args(spooled, found),
             p_variant=variant,
         )
         logs.log(
