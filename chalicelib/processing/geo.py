@@ -181,4 +181,25 @@ def to_wgs84_bbox(bbox: Sequence[float] | None, epsg: int | None) -> list[float]
             return lonlat_bbox(ext.as_list())
     except (ValueError, OverflowError):
         return None
-    return None
+    return _reproject_bbox(bbox, epsg)
+
+
+def _reproject_bbox(bbox: Sequence[float], epsg: int) -> list[float] | None:
+    """Any other EPSG CRS through PROJ (pyproj ships in the processor's layer with its own
+    database, so no network); None where pyproj is absent or the CRS is unknown to it."""
+    try:
+        from pyproj import Transformer
+        from pyproj.exceptions import CRSError, ProjError
+    except ImportError:
+        return None
+    try:
+        transformer = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+        # Densified edges: a projected rectangle's sides are curves in lon/lat.
+        west, south, east, north = transformer.transform_bounds(
+            bbox[0], bbox[1], bbox[2], bbox[3], densify_pts=21
+        )
+    except (CRSError, ProjError, ValueError, OverflowError):
+        return None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or west > east:
+        return None  # a box crossing the antimeridian: no single lon/lat bbox describes it
+    return lonlat_bbox([west, south, east, north])

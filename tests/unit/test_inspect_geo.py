@@ -96,7 +96,12 @@ def test_web_mercator_inverse_known_values() -> None:
 def test_to_wgs84_bbox_handles_crs_families() -> None:
     assert geo.to_wgs84_bbox([1, 2, 3, 4], 4326) == [1.0, 2.0, 3.0, 4.0]
     assert geo.to_wgs84_bbox([1, 2, 3, 4], 4269) == [1.0, 2.0, 3.0, 4.0]
-    assert geo.to_wgs84_bbox([1, 2, 3, 4], 27700) is None  # British grid: not supported
+    # Any other EPSG CRS goes through PROJ. Ordnance Survey's worked example (Caister water
+    # tower): E 651409.903 N 313177.270 is 52 39 27.2531 N, 1 43 04.5177 E on OSGB36, which
+    # is within 0.002 degrees of WGS84 there.
+    caister = geo.to_wgs84_bbox([651409.903, 313177.270, 651409.903, 313177.270], 27700)
+    assert caister == pytest.approx([1.717922, 52.657570, 1.717922, 52.657570], abs=0.003)
+    assert geo.to_wgs84_bbox([1, 2, 3, 4], 999999) is None  # no such CRS
     assert geo.to_wgs84_bbox([1, 2, 3, 4], None) is None
     assert geo.to_wgs84_bbox([0, 0, math.nan, 1], 4326) is None
     # Global grids overshoot by half a pixel: clamped; projected metres labelled 4326: refused.

@@ -73,16 +73,38 @@ def test_gcps_only_and_user_defined_crs_give_no_bbox(tmp_path: Path) -> None:
     assert found.metadata["gcp_count"] == 2
 
 
-def test_unsupported_projection_keeps_crs_and_native_bbox(tmp_path: Path) -> None:
+def test_other_projections_are_reprojected(tmp_path: Path) -> None:
     path = tmp_path / "bng.tif"
     keys = samples._geokeys((1024, 1), (3072, 27700))
+    tags = [
+        (33550, 12, 3, (5.0, 5.0, 0.0), False),
+        (33922, 12, 6, (0, 0, 0, 651409.903, 313177.270, 0), False),
+    ]
+    _geotiff(path, keys, tags)
+    meta = inspect_file(str(path)).metadata
+    assert meta["crs"] == "EPSG:27700"
+    assert meta["native_bbox"] == pytest.approx([651409.903, 312677.270, 652409.903, 313177.270])
+    # Top-left corner = Ordnance Survey's worked example point (see test_inspect_geo).
+    west, south, east, north = meta["bbox"]
+    assert (west, north) == pytest.approx((1.717922, 52.657570), abs=0.003)
+    # The 1000 m x 500 m grid box is turned by the grid convergence there,
+    # g = (1.718 + 2) * sin(52.66 deg) = 2.96 deg, so its lon/lat bounds are wider than the box:
+    # (1000 cos g + 500 sin g) m = 1024 m of longitude, (500 cos g + 1000 sin g) m = 551 m of
+    # latitude.
+    assert east - west == pytest.approx(1024.5 / (111320 * 0.6066), rel=0.02)  # 0.01517 deg
+    assert north - south == pytest.approx(550.9 / 111250, rel=0.02)  # 0.00495 deg
+
+
+def test_unknown_projection_keeps_crs_and_native_bbox(tmp_path: Path) -> None:
+    path = tmp_path / "unknown.tif"
+    keys = samples._geokeys((1024, 1), (3072, 60000))  # no such EPSG code
     tags = [
         (33550, 12, 3, (5.0, 5.0, 0.0), False),
         (33922, 12, 6, (0, 0, 0, 500000, 200000, 0), False),
     ]
     _geotiff(path, keys, tags)
     meta = inspect_file(str(path)).metadata
-    assert meta["crs"] == "EPSG:27700" and meta["bbox"] is None
+    assert meta["crs"] == "EPSG:60000" and meta["bbox"] is None
     assert meta["native_bbox"] == [500000.0, 199500.0, 501000.0, 200000.0]
 
 
