@@ -229,6 +229,22 @@ def users(sql: Any, password_hash: str) -> Users:
     return Users(sql, password_hash)
 
 
+def fail_s3_reads(monkeypatch: Any, only: str | None = None) -> Any:
+    """Make the processor's S3 reads fail (of keys containing `only`, or all of them), as a
+    network error would; returns a function that restores them."""
+    from chalicelib import storage
+
+    real = storage.iter_object
+
+    def failing(key: str, *args: Any, **kwargs: Any) -> Any:
+        if only is None or only in key:
+            raise ConnectionError("S3 read failed")
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "iter_object", failing)
+    return lambda: monkeypatch.setattr(storage, "iter_object", real)
+
+
 def login(client: Any, username: str, password: str) -> Any:
     """POST /v1/auth/token through the test client."""
     return client.http.post(

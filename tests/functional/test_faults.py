@@ -15,7 +15,7 @@ import pytest
 from botocore.stub import Stubber
 
 from chalicelib.events import BatchFailed
-from tests.conftest import BUCKET, GEOJSON, QUEUE, body
+from tests.conftest import BUCKET, GEOJSON, QUEUE, body, fail_s3_reads
 from tests.events import s3_object_created, scheduled_event, sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,19 +65,11 @@ def transitions(sql):
 
 
 def test_one_bad_record_among_ten(pipeline, alice, monkeypatch):
-    from chalicelib import storage
 
     ids = _uploaded(pipeline, alice, 10)
     bad = ids[3]
     records = [sqs_record(_job(i), QUEUE) for i in ids]
-    real = storage.iter_object
-
-    def flaky(key, *args, **kwargs):
-        if bad in key:
-            raise ConnectionError("reset by peer")
-        return real(key, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "iter_object", flaky)
+    fail_s3_reads(monkeypatch, only=bad)
     result = pipeline.deliver_jobs(records)
     assert result == {"batchItemFailures": [{"itemIdentifier": records[3]["messageId"]}]}
     statuses = {i: body(pipeline.get(i, alice))["status"] for i in ids}
@@ -86,14 +78,10 @@ def test_one_bad_record_among_ten(pipeline, alice, monkeypatch):
 
 
 def test_all_failed_batch_raises(pipeline, alice, monkeypatch):
-    from chalicelib import storage
 
     ids = _uploaded(pipeline, alice, 3)
 
-    def down(*args, **kwargs):
-        raise ConnectionError("S3 unreachable")
-
-    monkeypatch.setattr(storage, "iter_object", down)
+    fail_s3_reads(monkeypatch)
     with pytest.raises(BatchFailed):
         pipeline.deliver_jobs([sqs_record(_job(i), QUEUE) for i in ids])
     assert {body(pipeline.get(i, alice))["status"] for i in ids} == {"uploaded"}

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.conftest import BUCKET, GEOJSON, body
+from tests.conftest import BUCKET, GEOJSON, body, fail_s3_reads
 
 
 def _download(pipeline, map_id, headers):
@@ -169,7 +169,6 @@ def test_object_of_deleted_map_is_removed_on_late_event(pipeline, users):
 
 
 def test_failed_record_is_reported_alone_and_retried(pipeline, users, monkeypatch):
-    from chalicelib import storage
 
     users.create("gus")
     gus = users.headers("gus")
@@ -181,21 +180,14 @@ def test_failed_record_is_reported_alone_and_retried(pipeline, users, monkeypatc
     records = pipeline.records(messages)
     bad_ids = [r["messageId"] for r in records if json.loads(r["body"])["map_id"] == bad]
 
-    real_iter = storage.iter_object
-
-    def flaky(key, *args, **kwargs):
-        if bad in key:
-            raise ConnectionError("S3 read timed out")
-        return real_iter(key, *args, **kwargs)
-
-    monkeypatch.setattr(storage, "iter_object", flaky)
+    restore = fail_s3_reads(monkeypatch, only=bad)
     result = pipeline.deliver_jobs(records)
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == bad_ids
     assert body(pipeline.get(good, gus))["status"] == "ready"
     # The failed map was handed back, not left processing: the retry claims it at once.
     assert body(pipeline.get(bad, gus))["status"] == "uploaded"
 
-    monkeypatch.setattr(storage, "iter_object", real_iter)
+    restore()
     retry = [
         r
         for r in pipeline.records(messages, receive_count=2)
@@ -206,7 +198,6 @@ def test_failed_record_is_reported_alone_and_retried(pipeline, users, monkeypatc
 
 
 def test_last_attempt_failure_marks_map_failed_never_stuck(pipeline, users, monkeypatch):
-    from chalicelib import storage
 
     users.create("hal")
     hal = users.headers("hal")
@@ -214,10 +205,7 @@ def test_last_attempt_failure_marks_map_failed_never_stuck(pipeline, users, monk
     pipeline.deliver_s3(map_id)
     messages = pipeline.receive()
 
-    def broken(key, *args, **kwargs):
-        raise ConnectionError("S3 is down")
-
-    monkeypatch.setattr(storage, "iter_object", broken)
+    fail_s3_reads(monkeypatch)
     result = pipeline.deliver_jobs(pipeline.records(messages, receive_count=5))
     assert result == {"batchItemFailures": []}
     failed = body(pipeline.get(map_id, hal))
