@@ -47,9 +47,10 @@ def error_response(
 
 
 def _normalise(response: Response) -> Response:
-    """Rewrite Chalice's own error bodies ({"Code","Message"} or a traceback) into ours."""
+    """Rewrite Chalice's own error bodies ({"Code","Message"} or a traceback) into ours: views
+    never return errors (they raise ApiError), so every error response here is Chalice's."""
     status = response.status_code
-    if status < 400 or (isinstance(response.body, str) and '"request_id"' in response.body):
+    if status < 400:
         return response
     if status >= 500:
         return error_response(500, "internal", "Internal error; quote the request id to support.")
