@@ -8,7 +8,7 @@ import re
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from chalice import Chalice, ChaliceUnhandledError, Response
@@ -16,6 +16,7 @@ from chalice.app import Request
 
 from chalicelib import db, errors, logs
 from chalicelib.auth import Caller, caller_from_header
+from chalicelib.validation import check_text
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 # Chalice answers some requests itself (unknown method, unsupported media type): same shape.
@@ -166,6 +167,21 @@ def caller_args(caller: Caller | None) -> dict[str, Any]:
 def media_type(request: Request) -> str:
     """The request's media type, lower-case, without parameters ('' when absent)."""
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def query_params(request: Request, allowed: Collection[str] | None = None) -> dict[str, str]:
+    """The query string as {name: value}; raises ApiError 400 for a repeated parameter, or
+    one not in `allowed` (when given)."""
+    params: Any = request.query_params or {}
+    clean: dict[str, str] = {}
+    for name in params:
+        if allowed is not None and name not in allowed:
+            raise errors.invalid(f"{check_text('query', name, 64)}: unknown query parameter.")
+        values = params.getlist(name)
+        if len(values) != 1:
+            raise errors.invalid(f"{name}: give it once.")
+        clean[name] = values[0]
+    return clean
 
 
 def raw_body(request: Request) -> bytes:

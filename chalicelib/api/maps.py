@@ -8,13 +8,12 @@ import datetime as dt
 import json
 import math
 import re
-from typing import Any
 
 from chalice import Blueprint, Response
 
 from chalicelib import db, errors, logs, storage
 from chalicelib.config import get_settings
-from chalicelib.http import caller_args, current_caller, json_body, json_response
+from chalicelib.http import caller_args, current_caller, json_body, json_response, query_params
 from chalicelib.validation import (
     FORMATS,
     STATUSES,
@@ -36,18 +35,6 @@ _PATCH = {
 }
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 _CURSOR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-def _query(params: Any) -> dict[str, str]:
-    clean: dict[str, str] = {}
-    for name in params or {}:
-        if name not in _BROWSE:
-            raise errors.invalid(f"{check_text('query', name, 64)}: unknown query parameter.")
-        values = params.getlist(name)
-        if len(values) != 1:
-            raise errors.invalid(f"{name}: give it once.")
-        clean[name] = check_text(name, values[0], 500)
-    return clean
 
 
 def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
@@ -108,7 +95,7 @@ def browse_maps() -> Response:
     """One page of the maps the caller may see, newest first."""
     request = bp.current_request
     caller = current_caller(request)
-    query = _query(request.query_params)
+    query = {k: check_text(k, v, 500) for k, v in query_params(request, _BROWSE).items()}
     owner = query.get("owner")
     if owner is not None and owner != "me" and not _USERNAME.match(owner):
         raise errors.invalid("owner: must be 'me' or a username.")
@@ -144,10 +131,7 @@ def download_map(map_id: str) -> Response:
     """302 to a short-lived URL (or the URL as JSON with ?redirect=false)."""
     request = bp.current_request
     caller = current_caller(request)
-    params: Any = request.query_params or {}
-    for name in params:
-        if name not in ("redirect", "variant"):
-            raise errors.invalid(f"{check_text('query', name, 64)}: unknown query parameter.")
+    params = query_params(request, ("redirect", "variant"))
     redirect = params.get("redirect", "true")
     if redirect not in ("true", "false"):
         raise errors.invalid("redirect: must be true or false.")

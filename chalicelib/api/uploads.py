@@ -18,6 +18,7 @@ from chalicelib.http import (
     json_body,
     json_response,
     media_type,
+    query_params,
     raw_body,
 )
 from chalicelib.validation import (
@@ -77,7 +78,7 @@ def create_map() -> Response:
     if kind == "multipart/form-data":
         fields, data = _form_fields(body, request.headers.get("content-type", ""))
     else:
-        fields = check_fields(_single_query_params(request.query_params), _RAW_QUERY, "query ")
+        fields = check_fields(query_params(request), _RAW_QUERY, "query ")
         data = body
     if not data:
         raise errors.invalid("file: is empty.")
@@ -86,18 +87,6 @@ def create_map() -> Response:
             f"file: direct uploads are limited to {limit} bytes; use a presigned upload."
         )
     return _direct(caller, fields, data)
-
-
-def _single_query_params(params: Any) -> dict[str, str]:
-    if not params:
-        return {}
-    clean = {}
-    for name in params:
-        values = params.getlist(name)
-        if len(values) != 1:
-            raise errors.invalid(f"query {name}: give it once.")
-        clean[name] = values[0]
-    return clean
 
 
 def _form_fields(body: bytes, content_type: str) -> tuple[dict[str, Any], bytes]:
