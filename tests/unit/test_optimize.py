@@ -231,7 +231,85 @@ def test_conversion_over_the_memory_budget_is_not_started(
 
     source = tmp_path / "in.tif"
     _write_raster(source, _scan(600, 700))
-    monkeypatch.setattr(module, "COG_MEMORY_BUDGET", 64 * 2**20)  # below the 64 MiB cache
+    monkeypatch.setattr(module, "COG_MEMORY_BUDGET", module.COG_CACHE)  # below cache + fixed
     with pytest.raises(OptimizeError, match="MiB"):
         _run(source, workdir)
     assert list(workdir.iterdir()) == []
+
+
+def _plan(path: Path) -> Any:
+    from chalicelib.processing.optimize import _cog_plan
+
+    with rasterio.open(path) as src:
+        return _cog_plan(src)
+
+
+def test_wide_stripped_input_is_retiled_with_a_small_cache(tmp_path: Path) -> None:
+    from chalicelib.processing.optimize import COG_CACHE
+
+    wide, narrow = tmp_path / "wide.tif", tmp_path / "narrow.tif"
+    _write_raster(wide, _scan(300, 3000))
+    _write_raster(narrow, _scan(300, 500))  # one strip row is one window: nothing to gain
+    plan = _plan(wide)
+    assert (plan.retile, plan.cache) == (True, COG_CACHE)
+    assert plan.disk > 2 * 300 * 3000 * 3  # the re-tiled copy and the COG
+    assert not _plan(narrow).retile
+
+
+def test_plan_memory_grows_with_block_size_not_raster_size(tmp_path: Path) -> None:
+    small, large = tmp_path / "small.tif", tmp_path / "large.tif"
+    _write_raster(small, _scan(600, 700), tiled=True, blockxsize=256, blockysize=256)
+    _write_raster(large, _scan(2400, 2800), tiled=True, blockxsize=256, blockysize=256)
+    assert not _plan(large).retile
+    assert _plan(large).memory == _plan(small).memory
+    assert _plan(large).seconds > 15 * _plan(small).seconds
+
+
+def test_one_strip_image_is_over_the_memory_budget(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.processing import optimize as module
+
+    source = tmp_path / "one-strip.tif"
+    _write_raster(source, _scan(2000, 2000), blockysize=2000)  # a single 12 MB strip
+    plan = _plan(source)
+    assert plan.cache == 2 * 2000 * 2000 * 3  # two strips must fit, or each is decoded twice
+    monkeypatch.setattr(module, "COG_MEMORY_BUDGET", plan.memory - 1)
+    with pytest.raises(OptimizeError, match="MiB"):
+        _run(source, workdir)
+    assert list(workdir.iterdir()) == []
+
+
+def test_conversion_needing_more_disk_than_is_free_is_not_started(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    source = tmp_path / "in.tif"
+    _write_raster(source, _scan(600, 700))
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 10**5, 10**5))
+    with pytest.raises(OptimizeError, match="disk"):
+        _run(source, workdir)
+    assert list(workdir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{}, {"tiled": True, "blockxsize": 256, "blockysize": 256}, {"interleave": "band"}],
+    ids=["strips", "tiles-256", "band-interleaved-strips"],
+)
+def test_every_layout_converts_losslessly_leaving_only_the_variant(
+    tmp_path: Path, workdir: Path, layout: dict[str, Any]
+) -> None:
+    source = tmp_path / "in.tif"
+    data = _scan(700, 1900)
+    data[:, :40, :40] = 0
+    _write_raster(source, data, nodata=0, **layout)
+    result = _run(source, workdir)
+    assert result is not None
+    assert [p.name for p in workdir.iterdir()] == [Path(result.path).name]
+    with rasterio.open(result.path) as cog:
+        assert numpy.array_equal(cog.read(), data)
+        assert (cog.nodata, cog.block_shapes[0]) == (0, (512, 512))
