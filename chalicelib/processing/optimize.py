@@ -7,6 +7,7 @@ logs and skips. rasterio / rio-cogeo are imported inside functions (processor La
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -212,7 +213,7 @@ def _cog(path: str, fmt: str, workdir: str, deadline: float | None) -> Optimized
             return Optimized(out, "cog", media_type, None, size, sha256)
         finally:
             if not keep:
-                os.unlink(out)
+                _remove(out)
 
 
 def _cog_plan(src: Any) -> _Plan:
@@ -271,6 +272,12 @@ def _retiled(src: Any, workdir: str) -> Iterator[Any]:
         with rasterio.open(path, driver="GTiff") as tiled:
             yield tiled
     finally:
+        _remove(path)
+
+
+def _remove(path: str) -> None:
+    """Delete a file GDAL wrote, or removed itself when a write failed."""
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
 
 
@@ -313,7 +320,14 @@ def _check_same_raster(src: Any, out: str) -> None:
     """Compare what a COG must keep (pixels: trusted to a lossless codec); raises OptimizeError."""
     import rasterio
 
+    def colormap(ds: Any, band: int) -> dict[int, tuple[int, ...]] | None:
+        try:
+            return ds.colormap(band)
+        except ValueError:  # the band has no colour table
+            return None
+
     def facts(ds: Any) -> dict[str, Any]:
+        gcps, gcp_crs = ds.gcps
         return {
             "size": (ds.width, ds.height),
             "bands": ds.count,
@@ -321,7 +335,13 @@ def _check_same_raster(src: Any, out: str) -> None:
             "nodata": repr(ds.nodatavals),  # repr: NaN nodata must compare equal to itself
             "crs": ds.crs,
             "transform": ds.transform,
-            "gcps": len(ds.gcps[0]),
+            "gcps": repr([(g.col, g.row, g.x, g.y, g.z) for g in gcps]),
+            "gcp_crs": gcp_crs,
+            # An alpha band read as a fourth colour, or a lost mask, shows the map's no-data
+            # areas as black; a lost colour table leaves bare class numbers.
+            "colorinterp": ds.colorinterp,
+            "masks": ds.mask_flag_enums,
+            "colormaps": [colormap(ds, band) for band in ds.indexes],
         }
 
     with rasterio.open(out, driver="GTiff") as dst:
