@@ -103,6 +103,7 @@ def inspect_tiff(path: str) -> Inspection:
         raise Rejected("malformed", "TIFF structure is invalid") from exc
     # Reduced-resolution images (bit 0) that are not masks (bit 2) are overviews.
     meta["overviews"] = sum(1 for t in subfile_types[1:] if t & 1 and not t & 4)
+    meta["mask"] = any(t & 4 for t in subfile_types[1:])  # e.g. GDAL's internal nodata mask
     if not any(v is not None for v in tags.values()):
         meta.update(bbox=None, crs=None)
         return Inspection("tiff", "image/tiff", meta)
@@ -133,6 +134,8 @@ def _page_metadata(page: Any, file_size: int) -> dict[str, Any]:
         "photometric": getattr(page.photometric, "name", str(page.photometric)).lower(),
         "tiled": bool(page.is_tiled),
         "bigtiff": bool(page.parent.is_bigtiff),
+        # ExtraSamples 1 / 2: an associated (premultiplied) / unassociated alpha band.
+        "alpha": any(int(v) in (1, 2) for v in page.extrasamples),
     }
     if page.is_tiled:
         meta["tile_size"] = [int(page.tilewidth), int(page.tilelength)]
@@ -185,24 +188,31 @@ def _georeference(
         code = keys[2048]
     out: dict[str, Any] = {"crs": f"EPSG:{code}" if code else None, "bbox": None}
     scale, tie, matrix = tags[33550], tags[33922], tags[34264]
+    affine: tuple[float, ...] | None  # (a, b, d, e, f, h): x = a*i + b*j + d, y = e*i + f*j + h
     if matrix is not None and len(matrix) == 16:
-        a, b, d, e, f, h = matrix[0], matrix[1], matrix[3], matrix[4], matrix[5], matrix[7]
-        resolution = [math.hypot(a, e), math.hypot(b, f)]
+        out["georeferencing"] = "affine"
+        affine = (matrix[0], matrix[1], matrix[3], matrix[4], matrix[5], matrix[7])
     elif scale is not None and len(scale) >= 2 and tie is not None and len(tie) >= 6:
+        out["georeferencing"] = "affine"
         i0, j0, _k, x0, y0, _z = tie[:6]
-        a, b, d = scale[0], 0.0, x0 - i0 * scale[0]
-        e, f, h = 0.0, -scale[1], y0 + j0 * scale[1]
-        resolution = [abs(scale[0]), abs(scale[1])]
+        affine = (scale[0], 0.0, x0 - i0 * scale[0], 0.0, -scale[1], y0 + j0 * scale[1])
+    elif tie is not None:
+        out["georeferencing"] = "gcps"  # tiepoints alone: ground control points
+        out["gcp_count"] = len(tie) // 6
+        affine = _fit_gcps(tie)
     else:
-        if tie is not None:
-            out["gcp_count"] = len(tie) // 6  # georeferenced by GCPs only: no affine bbox
+        out["georeferencing"] = None
+        affine = None
+    if affine is None:
         return out
+    a, b, d, e, f, h = affine
     # PixelIsPoint (GTRasterTypeGeoKey 1025 = 2) ties pixel centres, so edges are -0.5 off.
     shift = -0.5 if keys.get(1025) == 2 else 0.0
     corners = [(i + shift, j + shift) for i in (0, width) for j in (0, height)]
     xs = [a * i + b * j + d for i, j in corners]
     ys = [e * i + f * j + h for i, j in corners]
     native = [min(xs), min(ys), max(xs), max(ys)]
+    resolution = [math.hypot(a, e), math.hypot(b, f)]
     if all(math.isfinite(v) for v in [*native, *resolution]):
         out["resolution"] = resolution
         out["native_bbox"] = native
@@ -210,3 +220,33 @@ def _georeference(
         unit_ok = keys.get(2054, 9102) == 9102 and keys.get(3076, 9001) == 9001
         out["bbox"] = geo.to_wgs84_bbox(native, code) if unit_ok else None
     return out
+
+
+def _fit_gcps(tie: tuple[float, ...]) -> tuple[float, ...] | None:
+    """The least-squares affine (pixel, line) -> (x, y) through the GCPs, as GDAL's
+    GDALGCPsToGeoTransform fits it; None for < 3, collinear or non-finite GCPs, or a
+    transform that flattens the image onto a line or a point."""
+    import numpy
+
+    count = len(tie) // 6
+    if count < 3:
+        return None
+    points = numpy.asarray(tie[: 6 * count], dtype=numpy.float64).reshape(count, 6)
+    pixels, model = points[:, 0:2], points[:, 3:5]
+    if not (numpy.isfinite(pixels).all() and numpy.isfinite(model).all()):
+        return None
+    with numpy.errstate(all="ignore"):  # absurd magnitudes overflow to inf/NaN, caught below
+        # Centred on their means: projected coordinates (~1e6 m) would otherwise swamp the fit.
+        p0, m0 = pixels.mean(axis=0), model.mean(axis=0)
+        try:
+            spread = numpy.linalg.svd(pixels - p0, compute_uv=False)
+            if not spread[1] > spread[0] * 1e-6:
+                return None  # all GCPs on (or within rounding of) one line of the image
+            coef = numpy.linalg.lstsq(pixels - p0, model - m0, rcond=None)[0]
+        except numpy.linalg.LinAlgError:
+            return None
+    (a, e), (b, f) = coef.tolist()
+    if not abs(a * f - b * e) > 1e-12 * (a * a + b * b + e * e + f * f):
+        return None  # the image would be flattened onto a line or a point (or NaN)
+    (i0, j0), (x0, y0) = p0.tolist(), m0.tolist()
+    return a, b, x0 - a * i0 - b * j0, e, f, y0 - e * i0 - f * j0
