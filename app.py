@@ -20,7 +20,9 @@ def on_upload(event: S3Event) -> None:
 
 @app.on_sqs_message(queue=config.queue_name(), batch_size=10)
 def on_processing_job(event: SQSEvent) -> dict:
-    return events.process_batch(event.to_dict())
+    # The invocation's remaining time caps the jobs' time budgets.
+    remaining_ms = event.context.get_remaining_time_in_millis() if event.context else None
+    return events.process_batch(event.to_dict(), remaining_ms)
 
 
 @app.on_sqs_message(queue=config.dead_letter_queue_name(), batch_size=10)

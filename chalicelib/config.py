@@ -17,6 +17,9 @@ QUEUE_ENV = "MAPSTOCK_QUEUE"
 DEFAULT_BUCKET = "mapstock-maps-local"
 DEFAULT_QUEUE = "mapstock-processing-local"
 DLQ_ENV = "MAPSTOCK_DLQ"
+# Wall time of one processing job (spool, inspect, optimize, store), capped by what the
+# invocation has left: fits the processor's 600 s timeout with room to record the outcome.
+DEFAULT_JOB_BUDGET_SECONDS = 540
 
 
 def bucket_name() -> str:
@@ -54,7 +57,7 @@ class Settings:
     external_threshold_bytes: int
     external_formats: frozenset[str]
     external_timeout_seconds: int
-    optimize_budget_seconds: int
+    job_budget_seconds: int
     upload_grace_seconds: int
     stall_seconds: int
     login_window_seconds: int
@@ -142,7 +145,7 @@ def get_settings() -> Settings:
             f.strip() for f in os.environ.get("EXTERNAL_FORMATS", "").split(",") if f.strip()
         ),
         external_timeout_seconds=_int("EXTERNAL_TIMEOUT_SECONDS", 2 * 3600, minimum=60),
-        optimize_budget_seconds=_int("OPTIMIZE_BUDGET_SECONDS", 300, minimum=1),
+        job_budget_seconds=_int("JOB_BUDGET_SECONDS", DEFAULT_JOB_BUDGET_SECONDS, minimum=1),
         upload_grace_seconds=_int("UPLOAD_GRACE_SECONDS", 3600, minimum=0),
         stall_seconds=_int("STALL_SECONDS", 900, minimum=0),
         login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 300, minimum=1),

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 
 from chalicelib import db, jobs, logs, storage
 from chalicelib.config import get_settings
+from chalicelib.processing import budget
 
 
 def _register_upload(key: str, map_id: str) -> str:
@@ -65,7 +66,7 @@ def register_uploads(event: dict[str, Any]) -> list[str]:
     return actions
 
 
-def _parse_job(body: str) -> dict[str, str] | None:
+def _parse_job(body: str) -> dict[str, Any] | None:
     try:
         job = json.loads(body)
     except ValueError:
@@ -74,6 +75,9 @@ def _parse_job(body: str) -> dict[str, str] | None:
         return None
     if job.get("kind") == "finalize_external" and not storage.is_map_id(job.get("external_job_id")):
         return None
+    earlier = job.get("earlier_receives")
+    if not isinstance(earlier, int) or isinstance(earlier, bool) or earlier < 0:
+        job.pop("earlier_receives", None)
     return job
 
 
@@ -84,7 +88,7 @@ class BatchFailed(Exception):
 
 def _jobs(
     event: dict[str, Any], malformed_event: str
-) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(record, job) for each SQS record; a message no retry can fix is logged and dropped:
     that loses no map (there is none to name)."""
     for record in event.get("Records", []):
@@ -96,23 +100,58 @@ def _jobs(
         yield record, job
 
 
-def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
+def _defer(job: dict[str, Any], receives: int) -> bool:
+    """Queue a job this invocation has no time left to start as a new message; False when that
+    failed.
+
+    Why not report it in batchItemFailures: SQS would return it only after the visibility
+    timeout (an hour), and every receive counts towards the redrive policy's maxReceiveCount:
+    a job deferred on its last receive would go to the DLQ, whose consumer ends the map
+    `failed` without it ever having been attempted. A new message starts at receive count 1
+    and carries the receives its predecessors really used (`earlier_receives`), so the final
+    attempt still comes after MAX_RECEIVE_COUNT attempts; a duplicate message is harmless (the
+    claim lets one through)."""
+    earlier = int(job.get("earlier_receives", 0)) + receives - 1
+    try:
+        jobs.requeue({**job, "earlier_receives": earlier})
+    except Exception as exc:
+        logs.log("job_defer_failed", "error", map_id=job["map_id"], error=type(exc).__name__)
+        return False
+    return True
+
+
+def process_batch(
+    event: dict[str, Any], remaining_ms: float | None = None
+) -> dict[str, list[dict[str, str]]]:
     """SQS: process each job; report only the failed records so only they are retried.
 
+    `remaining_ms` is the invocation's remaining time (the Lambda context's; None when unknown):
+    it caps each job's budget, and jobs it has no time left for are queued again unstarted.
     Raises BatchFailed when every record failed."""
     from chalicelib.processing import external
     from chalicelib.processing.pipeline import process_map
 
     settings = get_settings()
+    deadline = budget.invocation_deadline(remaining_ms)
     failures = []
+    started = False
     for record, job in _jobs(event, "job_malformed"):
         receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
-        final = receives >= settings.max_receive_count
+        # The first job always starts: a new invocation would not have more time for it.
+        if started and not budget.leaves_time_for_job(deadline, settings.job_budget_seconds):
+            requeued = _defer(job, receives)
+            logs.log("job_deferred", "warning", map_id=job["map_id"], requeued=requeued)
+            if not requeued:
+                failures.append({"itemIdentifier": record["messageId"]})
+            continue
+        started = True
+        attempt = receives + int(job.get("earlier_receives", 0))
+        final = attempt >= settings.max_receive_count
         try:
             if job.get("kind") == "finalize_external":
                 external.finalize(job["map_id"], job["external_job_id"], final_attempt=final)
             else:
-                process_map(job["map_id"], final_attempt=final)
+                process_map(job["map_id"], final_attempt=final, invocation_deadline=deadline)
         except Exception as exc:
             logs.log(
                 "job_failed",
@@ -120,6 +159,7 @@ def process_batch(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
                 map_id=job["map_id"],
                 error=type(exc).__name__,
                 receives=receives,
+                attempt=attempt,
             )
             failures.append({"itemIdentifier": record["messageId"]})
     if failures and len(failures) == len(event.get("Records", [])):

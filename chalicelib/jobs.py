@@ -40,6 +40,11 @@ def enqueue_processing(map_id: str, request_id: str | None, **extra: str) -> Non
     )
 
 
+def requeue(job: dict[str, Any]) -> None:
+    """Queue a job document again as a new message (its receive count starts over)."""
+    client().send_message(QueueUrl=queue_url(), MessageBody=json.dumps(job))
+
+
 def publish_external(job: dict[str, Any]) -> None:
     """Hand a job to the external processing system (its queue is its interface)."""
     url = get_settings().external_queue_url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import secrets
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,11 +21,28 @@ from devstack import aws
 from devstack.postgres import LocalPostgres, free_port
 
 BUCKET = "mapstock-maps-local"
+# The local stage's processor timeout (Chalice's default; devstack's invoker gives the same).
+LAMBDA_TIMEOUT_MS = 60_000
 QUEUE = "mapstock-processing-local"
 EXTERNAL_QUEUE = "mapstock-external-local"
 ROOT = Path(__file__).resolve().parent.parent
 # moto server logs every request through werkzeug: keep test output to the app's own lines.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+@contextmanager
+def lambda_time(remaining_ms: float) -> Iterator[None]:
+    """Give handlers invoked through chalice.test's Client this much time: it gives every
+    function 3 s, where Lambda gives the function's timeout (the processor budgets by it)."""
+    import chalice.test
+    from chalice.local import LambdaContext
+
+    real = chalice.test.LambdaContext
+    chalice.test.LambdaContext = functools.partial(LambdaContext, max_runtime_ms=remaining_ms)
+    try:
+        yield
+    finally:
+        chalice.test.LambdaContext = real
 
 
 def _fresh_database(server_url: str) -> tuple[str, Any]:
@@ -101,7 +120,8 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
     os.environ["DATABASE_URL"] = env["DATABASE_URL"] = app_url
     env["ADMIN_DATABASE_URL"] = database_url
     _reset_caches()
-    yield {**env, **urls}
+    with lambda_time(LAMBDA_TIMEOUT_MS):
+        yield {**env, **urls}
     _reset_caches()
     for key, value in saved.items():
         if value is None:
@@ -245,6 +265,43 @@ def fail_s3_reads(monkeypatch: Any, only: str | None = None) -> Any:
     return lambda: monkeypatch.setattr(storage, "iter_object", real)
 
 
+def slow_s3_reads(monkeypatch: Any, seconds_per_chunk: float, chunks: int = 10) -> None:
+    """Make the processor's S3 reads slow, as a congested S3 is: each object arrives in
+    `chunks` pieces, each after `seconds_per_chunk`."""
+    import time
+
+    from chalicelib import storage
+
+    real = storage.iter_object
+
+    def slow(key: str, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        data = b"".join(real(key, *args, **kwargs))
+        size = max(1, -(-len(data) // chunks))
+        for start in range(0, len(data), size):
+            time.sleep(seconds_per_chunk)
+            yield data[start : start + size]
+
+    monkeypatch.setattr(storage, "iter_object", slow)
+
+
+@pytest.fixture
+def alice(users: Users) -> dict[str, str]:
+    """A member's auth headers."""
+    users.create("alice")
+    return users.headers("alice")
+
+
+def job_body(map_id: str, **extra: Any) -> str:
+    """A processing job's message body, as the S3 handler queues it."""
+    return json.dumps({"map_id": map_id, "request_id": None, **extra})
+
+
+def log_lines(capsys: Any, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines printed so far (consumed from capsys) whose event is `event`."""
+    out = capsys.readouterr().out.splitlines()
+    return [d for d in (json.loads(line) for line in out if line[:1] == "{") if d["event"] == event]
+
+
 def login(client: Any, username: str, password: str) -> Any:
     """POST /v1/auth/token through the test client."""
     return client.http.post(
@@ -348,10 +405,14 @@ class Pipeline:
             for m in messages
         ]
 
-    def deliver_jobs(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+    def deliver_jobs(
+        self, records: list[dict[str, Any]], remaining_ms: float = LAMBDA_TIMEOUT_MS
+    ) -> dict[str, Any]:
+        """Invoke the processor with a batch, the invocation having `remaining_ms` left."""
         from tests.events import sqs_event
 
-        response = self.client.lambda_.invoke("on_processing_job", sqs_event(records))
+        with lambda_time(remaining_ms):
+            response = self.client.lambda_.invoke("on_processing_job", sqs_event(records))
         return response.payload  # type: ignore[no-any-return]
 
     def process_all(self) -> dict[str, Any]:
@@ -361,6 +422,17 @@ class Pipeline:
 
     def get(self, map_id: str, headers: dict[str, str]) -> Any:
         return self.client.http.get(f"/v1/maps/{map_id}", headers=headers)
+
+    def upload_maps(
+        self, headers: dict[str, str], n: int = 1, data: bytes | None = None
+    ) -> list[str]:
+        """Upload `n` GeoJSON maps directly (GEOJSON unless `data`); their ids."""
+        ids = []
+        for i in range(n):
+            response = self.upload_direct(headers, data or GEOJSON, f"m{i}.geojson")
+            assert response.status_code == 201, response.body
+            ids.append(body(response)["map"]["id"])
+        return ids
 
 
 @pytest.fixture

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from chalicelib.processing.budget import TimeLimit, TimeLimitExceeded, time_limit
 from chalicelib.processing.quiet import quiet_logger
 from chalicelib.processing.result import Inspection, Rejected
 
@@ -17,35 +14,6 @@ PDF_MAX_BYTES = 1024 * 1024 * 1024
 PDF_TIME_LIMIT_S = 20.0  # pypdf is pure Python: hostile object graphs can be slow
 PDF_MAX_PAGES = 1_000_000
 EOF_WINDOW = 2048  # "%%EOF" must appear this close to the end (Acrobat allows 1 KiB)
-
-
-class _Timeout(BaseException):
-    """Raised by the SIGALRM handler; BaseException so pypdf's `except Exception` can't eat it."""
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    # Signals only work in the main thread; elsewhere, or when someone else's timer is
-    # running, the size budget and pypdf's own limits are the remaining bounds.
-    usable = (
-        hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
-    )
-    if not usable:
-        yield
-        return
-
-    def _alarm(_signum: int, _frame: Any) -> None:
-        raise _Timeout
-
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def inspect_pdf(path: str) -> Inspection:
@@ -60,12 +28,21 @@ def inspect_pdf(path: str) -> Inspection:
 
     from pypdf import PdfReader
 
+    limit: TimeLimit | None = None
     try:
         # A file handle, not the path: given a path pypdf reads the whole file into memory.
-        with open(path, "rb") as fh, quiet_logger("pypdf"), _deadline(PDF_TIME_LIMIT_S):
+        # Its own cap, inside the job's (see budget.time_limit): when the job's time runs out
+        # first, that limit's exception passes through (the job is retried, not rejected).
+        with (
+            open(path, "rb") as fh,
+            quiet_logger("pypdf"),
+            time_limit(PDF_TIME_LIMIT_S) as limit,
+        ):
             reader = PdfReader(fh, strict=False)
             meta = _read(reader)
-    except _Timeout as exc:
+    except TimeLimitExceeded as exc:
+        if exc.limit is not limit:
+            raise
         raise Rejected("too_large", "PDF exceeds the processing budget") from exc
     except Rejected:
         raise

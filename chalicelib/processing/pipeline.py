@@ -1,5 +1,5 @@
 """One processing job: claim the map, stream the object once (size + SHA-256), inspect,
-optimize (or hand off to the external system), record."""
+optimize (or hand off to the external system), record; all within the job's time budget."""
 
 from __future__ import annotations
 
@@ -7,14 +7,24 @@ import hashlib
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import db, logs, storage
-from chalicelib.config import Settings, get_settings
+from chalicelib.config import get_settings
+from chalicelib.processing.budget import (
+    INSPECT_CAP_SECONDS,
+    MIN_INSPECT_SECONDS,
+    MIN_OPTIMIZE_SECONDS,
+    Budget,
+    OutOfTime,
+    TimeLimit,
+    TimeLimitExceeded,
+    store_reserve_seconds,
+    time_limit,
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +43,15 @@ class ContentRejected(Exception):
         self.message = message
 
 
-def spool_chunks(chunks: Iterable[bytes], limit: int, directory: str | None = None) -> Spooled:
-    """Copy chunks to a temp file in one pass, hashing as they go; raises past `limit` bytes."""
+def spool_chunks(
+    chunks: Iterable[bytes],
+    limit: int,
+    directory: str | None = None,
+    *,
+    budget: Budget | None = None,
+) -> Spooled:
+    """Copy chunks to a temp file in one pass, hashing as they go; raises ContentRejected past
+    `limit` bytes, OutOfTime once `budget` has run out (checked between chunks)."""
     digest = hashlib.sha256()
     size = 0
     fd, path = tempfile.mkstemp(prefix="mapstock-", dir=directory)
@@ -45,6 +62,8 @@ def spool_chunks(chunks: Iterable[bytes], limit: int, directory: str | None = No
         with os.fdopen(fd, "wb") as out, ThreadPoolExecutor(1) as writer:
             pending: Future[int] | None = None
             for chunk in chunks:
+                if budget is not None:
+                    budget.check("spool")
                 size += len(chunk)
                 if size > limit:
                     raise ContentRejected(
@@ -62,9 +81,11 @@ def spool_chunks(chunks: Iterable[bytes], limit: int, directory: str | None = No
     return Spooled(path, size, digest.hexdigest())
 
 
-def spool(key: str, limit: int, directory: str | None = None) -> Spooled:
+def spool(
+    key: str, limit: int, directory: str | None = None, *, budget: Budget | None = None
+) -> Spooled:
     """Stream an S3 object once into a temp file (see spool_chunks)."""
-    return spool_chunks(storage.iter_object(key), limit, directory)
+    return spool_chunks(storage.iter_object(key), limit, directory, budget=budget)
 
 
 def bbox_of(metadata: dict[str, Any]) -> list[float] | None:
@@ -98,15 +119,44 @@ def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
     )
 
 
-def _optimize(path: str, found: Any, workdir: str, settings: Settings) -> Any:
-    """The optimized variant, or None (not worth it, or optimization failed: the original
-    stays the download and the map is still ready)."""
+def _inspect(path: str, job: Budget) -> Any:
+    """inspect_file under min(the job's remaining time, the inspection cap); raises
+    ContentRejected (hitting the cap: too expensive content) or OutOfTime (the job's deadline)."""
+    from chalicelib.processing.inspect import inspect_file  # heavy readers: processor only
+    from chalicelib.processing.result import Rejected
+
+    remaining = job.remaining()
+    capped = remaining > INSPECT_CAP_SECONDS
+    limit: TimeLimit | None = None
+    try:
+        with time_limit(min(remaining, INSPECT_CAP_SECONDS)) as limit:
+            return inspect_file(path)
+    except (TimeLimitExceeded, Rejected) as exc:
+        # A Rejected past the limit counts as cut short too: an inspector's own guard may have
+        # stopped at the same deadline (SQLite's), or a C callback may have eaten the alarm.
+        if isinstance(exc, Rejected) and not (limit is not None and limit.expired()):
+            raise ContentRejected(exc.code, exc.message) from None
+        if capped:
+            raise ContentRejected(
+                "too_large", "Inspecting the file exceeds the time budget."
+            ) from None
+        raise OutOfTime("inspect") from None
+
+
+def _optimize(path: str, found: Any, workdir: str, job: Budget) -> Any:
+    """The optimized variant, or None (not worth it, no time left for it, or optimization
+    failed: the original stays the download and the map is still ready)."""
     try:
         from chalicelib.processing.optimize import OptimizeError, optimize
     except ImportError:  # the optimizer's libraries are not in this deployment package
         logs.log("optimize_unavailable", "warning")
         return None
-    deadline = time.monotonic() + settings.optimize_budget_seconds
+    # The variant must still be stored and the map recorded before the job's deadline.
+    reserve = store_reserve_seconds(os.path.getsize(path))
+    if job.remaining() - reserve < MIN_OPTIMIZE_SECONDS:
+        logs.log("optimize_skipped", "warning", error="OutOfTime", reason="too little time left")
+        return None
+    deadline = job.deadline - reserve
     try:
         return optimize(path, found, workdir, deadline=deadline)
     except (OptimizeError, ImportError) as exc:
@@ -127,11 +177,13 @@ def _store_variant(map_id: str, optimized: Any) -> dict[str, Any]:
     }
 
 
-def process_map(map_id: str, *, final_attempt: bool) -> str:
-    """Run the job for one map; returns the outcome. Raises on a transient error (retry)."""
-    from chalicelib.processing import external
-
+def process_map(
+    map_id: str, *, final_attempt: bool, invocation_deadline: float | None = None
+) -> str:
+    """Run the job for one map within its budget (JOB_BUDGET_SECONDS, cut at the invocation's
+    deadline when known); returns the outcome. Raises on a transient error (retry)."""
     settings = get_settings()
+    job = Budget.for_job(settings.job_budget_seconds, invocation_deadline)
     claim = db.call(
         "api.claim_processing", p_id=map_id, p_lease_seconds=settings.processing_lease_seconds
     )
@@ -140,12 +192,26 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
         return "skipped"
     if claim.get("request_id"):
         logs.request_id.set(claim["request_id"])
+    outcome = "released"  # unless a return below says otherwise
+    try:
+        outcome = _run(map_id, claim, job, final_attempt)
+        return outcome
+    finally:
+        # One line per job: where its time went, against its budget.
+        logs.log("job_time", map_id=map_id, outcome=outcome, **job.report())
+
+
+def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -> str:
+    from chalicelib.processing import external
+
+    settings = get_settings()
     lease = claim["lease_token"]
     declared_size = int(claim["declared_size"])
     spooled: Spooled | None = None
     workdir = tempfile.mkdtemp(prefix="mapstock-job-", dir=os.environ.get("MAPSTOCK_TMP_DIR"))
     try:
-        spooled = spool(claim["object_key"], declared_size, workdir)
+        with job.step("spool"):
+            spooled = spool(claim["object_key"], declared_size, workdir, budget=job)
         if spooled.size != declared_size:
             raise ContentRejected(
                 "size_mismatch", "The stored object's size differs from the declared one."
@@ -154,34 +220,34 @@ def process_map(map_id: str, *, final_attempt: bool) -> str:
             raise ContentRejected(
                 "checksum_mismatch", "SHA-256 of the upload differs from the declared one."
             )
+        job.require("inspect", MIN_INSPECT_SECONDS)
         _progress(map_id, lease, "inspect", 40)
-        from chalicelib.processing.inspect import inspect_file  # heavy readers: processor only
-        from chalicelib.processing.result import Rejected
-
-        try:
-            found = inspect_file(spooled.path)
-        except Rejected as exc:
-            raise ContentRejected(exc.code, exc.message) from None
+        with job.step("inspect"):
+            found = _inspect(spooled.path, job)
         # Second line of defence: a map about to be kept must not stay in the lifecycle
         # rule's reach should its S3 event have failed to untag it.
         storage.clear_pending_tag(claim["object_key"])
         if external.needed(spooled.size, found.format, settings):
-            external.hand_off(map_id, lease, claim, spooled, found, settings)
+            with job.step("handoff"):
+                external.hand_off(map_id, lease, claim, spooled, found, settings)
             return "external"
         _progress(map_id, lease, "optimize", 60)
-        optimized = _optimize(spooled.path, found, workdir, settings)
+        with job.step("optimize"):
+            optimized = _optimize(spooled.path, found, workdir, job)
         variant = None
         if optimized is not None:
             _progress(map_id, lease, "store", 90)
-            variant = _store_variant(map_id, optimized)
-        db.call(
-            "api.complete_processing",
-            retry=True,
-            p_id=map_id,
-            p_lease_token=lease,
-            **inspection_args(spooled, found),
-            p_variant=variant,
-        )
+            with job.step("store"):
+                variant = _store_variant(map_id, optimized)
+        with job.step("record"):
+            db.call(
+                "api.complete_processing",
+                retry=True,
+                p_id=map_id,
+                p_lease_token=lease,
+                **inspection_args(spooled, found),
+                p_variant=variant,
+            )
         logs.log(
             "map_ready",
             map_id=map_id,
@@ -228,11 +294,18 @@ def end_failed(map_id: str, lease: str, message: str) -> None:
 def fail_or_release(map_id: str, lease: str, exc: Exception, final_attempt: bool) -> str:
     """After a transient error: hand the map back for the SQS retry (re-raising), or on the
     last attempt end it `failed` with a reason (so it is never left processing)."""
-    logs.log("job_error", "error", map_id=map_id, error=type(exc).__name__, final=final_attempt)
+    out_of_time = exc if isinstance(exc, OutOfTime) else None
+    logs.log(
+        "job_error",
+        "error",
+        map_id=map_id,
+        error=type(exc).__name__,
+        step=out_of_time.step if out_of_time else None,
+        final=final_attempt,
+    )
     if final_attempt:
-        end_failed(
-            map_id, lease, "Processing failed repeatedly; the upload was kept. Contact support."
-        )
+        reason = "Processing failed repeatedly; the upload was kept. Contact support."
+        end_failed(map_id, lease, out_of_time.reason if out_of_time else reason)
         return "failed"
     db.call("api.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
     raise exc

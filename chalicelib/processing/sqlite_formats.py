@@ -13,6 +13,7 @@ from contextlib import closing, suppress
 from typing import Any
 
 from chalicelib.processing import geo
+from chalicelib.processing.budget import current_limit
 from chalicelib.processing.result import Inspection, Rejected
 
 MAX_VM_STEPS = 50_000  # progress-handler calls (x1000 VM instructions) for everything
@@ -30,7 +31,13 @@ class _Guard:
     def __init__(self) -> None:
         self.steps = 0
         self.soft: int | None = None
+        # The earlier of its own limit and the job's: SIGALRM cannot cut a running statement
+        # short (and a Python exception raised in this handler is swallowed by sqlite3), so this
+        # is how the job's deadline reaches SQLite. The pipeline tells the two apart.
         self.deadline = time.monotonic() + TIME_LIMIT_S
+        outer = current_limit()
+        if outer is not None:
+            self.deadline = min(self.deadline, outer.deadline)
         self.hard_tripped = False
 
     def __call__(self) -> int:

@@ -20,12 +20,6 @@ def _assert_error(response, status, code):
     assert "Traceback" not in doc["message"]
 
 
-@pytest.fixture
-def alice(users):
-    users.create("alice")
-    return users.headers("alice")
-
-
 def _post_json(client, headers, raw, path="/v1/maps"):
     return client.http.post(path, headers={**headers, "Content-Type": "application/json"}, body=raw)
 

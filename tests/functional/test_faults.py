@@ -15,29 +15,10 @@ import pytest
 from botocore.stub import Stubber
 
 from chalicelib.events import BatchFailed
-from tests.conftest import BUCKET, GEOJSON, QUEUE, body, fail_s3_reads
+from tests.conftest import BUCKET, GEOJSON, QUEUE, body, fail_s3_reads, job_body
 from tests.events import s3_object_created, scheduled_event, sqs_event, sqs_record
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _job(map_id):
-    return json.dumps({"map_id": map_id, "request_id": None})
-
-
-def _uploaded(pipeline, headers, n=1):
-    ids = []
-    for i in range(n):
-        response = pipeline.upload_direct(headers, GEOJSON, f"m{i}.geojson")
-        assert response.status_code == 201, response.body
-        ids.append(body(response)["map"]["id"])
-    return ids
-
-
-@pytest.fixture
-def alice(users):
-    users.create("alice")
-    return users.headers("alice")
 
 
 @pytest.fixture
@@ -66,9 +47,9 @@ def transitions(sql):
 
 def test_one_bad_record_among_ten(pipeline, alice, monkeypatch):
 
-    ids = _uploaded(pipeline, alice, 10)
+    ids = pipeline.upload_maps(alice, 10)
     bad = ids[3]
-    records = [sqs_record(_job(i), QUEUE) for i in ids]
+    records = [sqs_record(job_body(i), QUEUE) for i in ids]
     fail_s3_reads(monkeypatch, only=bad)
     result = pipeline.deliver_jobs(records)
     assert result == {"batchItemFailures": [{"itemIdentifier": records[3]["messageId"]}]}
@@ -79,16 +60,16 @@ def test_one_bad_record_among_ten(pipeline, alice, monkeypatch):
 
 def test_all_failed_batch_raises(pipeline, alice, monkeypatch):
 
-    ids = _uploaded(pipeline, alice, 3)
+    ids = pipeline.upload_maps(alice, 3)
 
     fail_s3_reads(monkeypatch)
     with pytest.raises(BatchFailed):
-        pipeline.deliver_jobs([sqs_record(_job(i), QUEUE) for i in ids])
+        pipeline.deliver_jobs([sqs_record(job_body(i), QUEUE) for i in ids])
     assert {body(pipeline.get(i, alice))["status"] for i in ids} == {"uploaded"}
 
 
 def test_dead_letter_consumer_ends_stranded_maps_failed(pipeline, alice, sql):
-    stranded, held, ready = _uploaded(pipeline, alice, 3)
+    stranded, held, ready = pipeline.upload_maps(alice, 3)
     sql.run(
         "UPDATE app.maps SET status = 'processing', lease_token = gen_random_uuid(), "
         "lease_until = now() - interval '1 minute' WHERE id = :id",
@@ -100,7 +81,7 @@ def test_dead_letter_consumer_ends_stranded_maps_failed(pipeline, alice, sql):
         id=held,
     )
     sql.run("UPDATE app.maps SET status = 'ready' WHERE id = :id", id=ready)
-    records = [sqs_record(_job(i), f"{QUEUE}-dlq", 6) for i in (stranded, held, ready)]
+    records = [sqs_record(job_body(i), f"{QUEUE}-dlq", 6) for i in (stranded, held, ready)]
     records.append(sqs_record("garbage", f"{QUEUE}-dlq"))
     result = pipeline.client.lambda_.invoke("on_dead_letter", sqs_event(records)).payload
     assert result == {"batchItemFailures": []}
@@ -111,7 +92,7 @@ def test_dead_letter_consumer_ends_stranded_maps_failed(pipeline, alice, sql):
 
 
 def test_sweeper_requeues_lost_jobs_and_ends_exhausted_ones(pipeline, alice, sql):
-    lost, stalled, exhausted = _uploaded(pipeline, alice, 3)
+    lost, stalled, exhausted = pipeline.upload_maps(alice, 3)
     # lost: registered, but its job message never made it to the queue.
     sql.run("UPDATE app.maps SET updated_at = now() - interval '1 hour' WHERE id = :id", id=lost)
     # stalled: a worker died holding the lease; exhausted: the same, out of attempts.
@@ -136,7 +117,7 @@ def test_sweeper_requeues_lost_jobs_and_ends_exhausted_ones(pipeline, alice, sql
 def test_s3_errors_in_the_event_handler_are_retried_not_lost(pipeline, alice):
     from chalicelib import storage
 
-    (map_id,) = _uploaded(pipeline, alice)
+    (map_id,) = pipeline.upload_maps(alice)
     event = pipeline.s3_event(map_id)
     with Stubber(storage.client()) as stub:
         stub.add_client_error("head_object", "SlowDown", "Reduce your request rate.", 503)
@@ -153,9 +134,9 @@ def test_s3_errors_in_the_processor_fail_the_record_only(pipeline, alice, monkey
 
     from chalicelib import storage
 
-    (map_id,) = _uploaded(pipeline, alice)
-    good = _uploaded(pipeline, alice)[0]
-    records = [sqs_record(_job(map_id), QUEUE), sqs_record(_job(good), QUEUE)]
+    (map_id,) = pipeline.upload_maps(alice)
+    good = pipeline.upload_maps(alice)[0]
+    records = [sqs_record(job_body(map_id), QUEUE), sqs_record(job_body(good), QUEUE)]
     client = storage.client()
     real_get = client.get_object
     errors = iter(["InternalError"])
@@ -171,7 +152,7 @@ def test_s3_errors_in_the_processor_fail_the_record_only(pipeline, alice, monkey
     assert result == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
     assert body(pipeline.get(map_id, alice))["status"] == "uploaded"
     assert body(pipeline.get(good, alice))["status"] == "ready"
-    pipeline.deliver_jobs([sqs_record(_job(map_id), QUEUE, 2)])
+    pipeline.deliver_jobs([sqs_record(job_body(map_id), QUEUE, 2)])
     assert body(pipeline.get(map_id, alice))["status"] == "ready"
 
 
@@ -254,9 +235,9 @@ def test_killed_database_connections_lose_double_or_strand_nothing(
 
 
 def test_racing_duplicate_events_from_separate_containers(pipeline, alice, sql, transitions):
-    (map_id,) = _uploaded(pipeline, alice)
+    (map_id,) = pipeline.upload_maps(alice)
     s3_event = json.dumps(s3_object_created(BUCKET, f"maps/{map_id}/original", len(GEOJSON)))
-    sqs = json.dumps(sqs_event([sqs_record(_job(map_id), QUEUE)]))
+    sqs = json.dumps(sqs_event([sqs_record(job_body(map_id), QUEUE)]))
 
     def race(kind, event, n):
         procs = [
@@ -295,7 +276,7 @@ def test_racing_duplicate_events_from_separate_containers(pipeline, alice, sql, 
 def test_orphan_sweep_removes_only_old_objects_without_a_row(pipeline, alice, sql, monkeypatch):
     from chalicelib.config import get_settings
 
-    (kept,) = _uploaded(pipeline, alice)
+    (kept,) = pipeline.upload_maps(alice)
     orphan = "5a1c3f6e-0000-4000-8000-00000000beef"
     fresh_orphan = "5a1c3f6e-0000-4000-8000-00000000f00d"
     for map_id in (orphan, fresh_orphan):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from tests.conftest import BUCKET, GEOJSON, body, fail_s3_reads
+from tests.conftest import BUCKET, GEOJSON, body, fail_s3_reads, job_body
 
 
 def _download(pipeline, map_id, headers):
@@ -234,7 +234,7 @@ def test_expired_lease_is_reclaimed_once(pipeline, users, sql):
     assert pipeline.receive() == []
     from tests.events import sqs_record
 
-    job = json.dumps({"map_id": map_id, "request_id": None})
+    job = job_body(map_id)
     assert pipeline.deliver_jobs([sqs_record(job, "q", 2), sqs_record(job, "q", 2)]) == {
         "batchItemFailures": []
     }
@@ -266,7 +266,7 @@ def test_presigned_uploads_are_tagged_pending_until_registered(pipeline, users):
     second = body(pipeline.upload_direct(tia, GEOJSON, "b.geojson"))["map"]["id"]
     key = f"maps/{second}/original"
     pipeline.s3.put_object_tagging(Bucket=BUCKET, Key=key, Tagging={"TagSet": PENDING})
-    job = json.dumps({"map_id": second, "request_id": None})
+    job = job_body(second)
     assert pipeline.deliver_jobs([sqs_record(job, "q")]) == {"batchItemFailures": []}
     assert body(pipeline.get(second, tia))["status"] == "ready"
     assert pipeline.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from tests.conftest import GEOJSON, multipart
+from tests.conftest import GEOJSON, log_lines, multipart
 
 
 def test_concurrent_migrations_serialise(stack):
@@ -73,10 +73,7 @@ def test_each_api_request_makes_one_database_round_trip(client, users, capsys):
     client.http.get("/v1/health")
     client.http.get(f"/v1/maps/{map_id}/download", headers=alice)  # 409 not ready: still one
     client.http.delete(f"/v1/maps/{map_id}", headers=alice)
-    lines = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
-    requests = [line for line in lines if line["event"] == "http_request"]
+    requests = log_lines(capsys, "http_request")
     assert len(requests) == 9
     assert {(r["method"], r["db_round_trips"]) for r in requests} == {
         ("POST", 1),
