@@ -38,6 +38,11 @@ def test_local_stage_and_defaults_are_kept(config: dict[str, Any]) -> None:
     }
     assert config["environment_variables"]["MAX_RECEIVE_COUNT"] == "5"
     assert config["environment_variables"]["MAX_DIRECT_UPLOAD_BYTES"] == "4194304"
+    # make run's processor gets the deployed one's time (its jobs' budgets are cut by it).
+    local_processor = config["stages"]["local"]["lambda_functions"][PROCESSOR]
+    for stage in STAGES:
+        deployed = config["stages"][stage]["lambda_functions"][PROCESSOR]
+        assert local_processor["lambda_timeout"] == deployed["lambda_timeout"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
