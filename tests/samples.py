@@ -465,10 +465,11 @@ def make_gpkg(path: PathLike) -> Expected:
             )
         png = io.BytesIO()
         make_png_bytes(png)
-        conn.execute(
+        # A tile on each defined level: the zoom range is the levels that hold tiles.
+        conn.executemany(
             "INSERT INTO basemap (zoom_level, tile_column, tile_row, tile_data) "
-            "VALUES (0, 0, 0, ?)",
-            (png.getvalue(),),
+            "VALUES (?, 0, 0, ?)",
+            [(0, png.getvalue()), (1, png.getvalue())],
         )
     conn.close()
     lat = MERCATOR_MAX_LAT

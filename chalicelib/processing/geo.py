@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -42,11 +43,48 @@ def utm_zone(epsg: int) -> tuple[int, bool] | None:
     return None
 
 
-def can_transform(epsg: int | None) -> bool:
-    """Return whether to_wgs84_bbox() understands `epsg`; never raises."""
-    if epsg is None:
-        return False
-    return epsg in GEOGRAPHIC_EPSG or epsg in WEB_MERCATOR_EPSG or utm_zone(epsg) is not None
+def linear_unit(epsg: int | None) -> int | None:
+    """EPSG code of a projected CRS's coordinate unit (9001 metre, 9003 US survey foot, ...);
+    None for geographic or unknown CRSs, or where pyproj is absent; never raises."""
+    if epsg is None or epsg in GEOGRAPHIC_EPSG:
+        return None
+    if epsg in WEB_MERCATOR_EPSG or utm_zone(epsg) is not None:
+        return 9001
+    try:
+        from pyproj import CRS
+        from pyproj.exceptions import CRSError
+    except ImportError:
+        return None
+    try:
+        crs = CRS.from_epsg(epsg)
+        axes = crs.axis_info if crs.is_projected else []
+        if not axes or axes[0].unit_auth_code != "EPSG":
+            return None
+        return int(axes[0].unit_code)
+    except (CRSError, ValueError, OverflowError):
+        return None
+
+
+WKT_IDENTIFY_MAX_CHARS = 16 * 1024  # a real .prj is under 2 KB
+WKT_MIN_CONFIDENCE = 70  # PROJ's match confidence (percent); 70 admits ESRI's renamed datums
+
+
+@functools.lru_cache(maxsize=64)
+def epsg_from_wkt(wkt: str) -> int | None:
+    """The EPSG code PROJ identifies for a WKT CRS (OGC or ESRI dialect, e.g. a Shapefile .prj,
+    which carries no code), or None: unsure, too long, or pyproj absent; never raises.
+    Cached: the layers of one upload usually share their .prj (a match costs ~30 ms)."""
+    if len(wkt) > WKT_IDENTIFY_MAX_CHARS:
+        return None
+    try:
+        from pyproj import CRS
+    except ImportError:
+        return None
+    try:
+        code = CRS.from_wkt(wkt).to_epsg(min_confidence=WKT_MIN_CONFIDENCE)
+    except (RuntimeError, ValueError, TypeError):  # pyproj's CRSError is a RuntimeError
+        return None
+    return int(code) if code is not None else None
 
 
 class Extent:

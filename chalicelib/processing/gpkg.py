@@ -51,6 +51,24 @@ def _feature_count(db: _Db, tables: dict[str, str], name: str, index: int) -> in
     return int(found[0][0]) if found else None
 
 
+def _zoom_range(
+    db: _Db, tables: dict[str, str], name: str, index: int, declared: tuple[Any, ...]
+) -> tuple[Any, Any]:
+    """The zoom levels that hold tiles. A tile matrix set may define levels without tiles
+    (GDAL's GoogleMapsCompatible scheme defines every level from 0 down to the data's), so the
+    tile table decides, as it does for GDAL; the defined range where that costs too much."""
+    if tables.get(name.lower()) == "table" and index < MAX_COUNTED_LAYERS:
+        # Two subqueries: SQLite answers a lone min() or max() from the (zoom_level, ...)
+        # index the spec's UNIQUE constraint creates, but not both in one aggregate.
+        table = _quote(name)
+        found = db.optional(
+            f"SELECT (SELECT min(zoom_level) FROM {table}), (SELECT max(zoom_level) FROM {table})"  # noqa: S608 - quoted identifier
+        )
+        if found and all(isinstance(z, int) for z in found[0]):
+            return found[0][0], found[0][1]
+    return declared[0], declared[1]
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -105,13 +123,14 @@ def inspect_gpkg(db: _Db, tables: dict[str, str]) -> Inspection:
             layer["feature_count"] = counted
             layer["geometry_type"] = str(geometry.get(key, (None,))[0] or "")[:50] or None
         elif data_type in ("tiles", "2d-gridded-coverage") and key in zooms:
-            layer["minzoom"], layer["maxzoom"] = zooms[key]
+            layer["minzoom"], layer["maxzoom"] = _zoom_range(db, tables, name, index, zooms[key])
         layers.append(layer)
     return Inspection("gpkg", "application/geopackage+sqlite3", _summary(layers))
 
 
 def _summary(layers: list[dict[str, Any]]) -> dict[str, Any]:
-    crs_values = {layer["crs"] for layer in layers}
+    # Attribute tables (e.g. lookup tables next to a features layer) have no CRS to agree on.
+    crs_values = {layer["crs"] for layer in layers if layer["data_type"] != "attributes"}
     counts = [layer.get("feature_count") for layer in layers if "feature_count" in layer]
     minzooms = [z for layer in layers if isinstance(z := layer.get("minzoom"), int)]
     maxzooms = [z for layer in layers if isinstance(z := layer.get("maxzoom"), int)]

@@ -55,8 +55,19 @@ def _check_png_chunks(path: str) -> None:
 def _check_jpeg_end(path: str, size: int) -> None:
     with open(path, "rb") as fh:
         fh.seek(max(0, size - JPEG_EOI_WINDOW))
-        if b"\xff\xd9" not in fh.read(JPEG_EOI_WINDOW):
-            raise Rejected("malformed", "JPEG is truncated")
+        if b"\xff\xd9" in fh.read(JPEG_EOI_WINDOW):
+            return
+        # GDAL appends a JPEG's nodata mask (a zlib-compressed bitmask, any size) after the
+        # image and then the image's length as a little-endian uint32; GDAL finds the mask by
+        # checking that this length ends on the EOI marker, and so do we.
+        if size >= 8:
+            fh.seek(size - 4)
+            end = struct.unpack("<I", fh.read(4))[0]
+            if 4 <= end <= size - 4:
+                fh.seek(end - 2)
+                if fh.read(2) == b"\xff\xd9":
+                    return
+    raise Rejected("malformed", "JPEG is truncated")
 
 
 def _check_webp_riff(path: str, size: int) -> None:

@@ -25,7 +25,10 @@ _WKT_TOP = re.compile(
     r'\s*(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|PROJECTEDCRS|GEOGRAPHICCRS)\s*\[\s*"([^"]{0,200})"'
 )
 _WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\s*\[\s*"EPSG"\s*,\s*"?(\d{1,9})"?\s*\]\s*\]\s*$')
-_UTM_NAME = re.compile(r"^wgs(?:19)?84utmzone(\d{1,2})([ns])$")
+# ESRI names of UTM zones (GDAL writes .prj files in ESRI WKT, without authority codes):
+# "WGS_1984_UTM_Zone_33N", "ETRS_1989_UTM_Zone_32N", "NAD_1983_UTM_Zone_17N".
+_UTM_NAME = re.compile(r"^(wgs(?:19)?84|etrs(?:19)?89|nad(?:19)?83)utmzone(\d{1,2})([ns])$")
+_UTM_BASE = {("wgs", "n"): 32600, ("wgs", "s"): 32700, ("etr", "n"): 25800, ("nad", "n"): 26900}
 _WGS84_NAMES = {"gcswgs1984", "wgs84", "wgs1984"}
 _MERCATOR_NAMES = {
     "wgs1984webmercatorauxiliarysphere",
@@ -67,8 +70,13 @@ def crs_from_wkt(wkt: str) -> tuple[str | None, int | None, bool]:
             epsg = 4326
         elif not geographic and key in _MERCATOR_NAMES:
             epsg = 3857
-        elif not geographic and utm and 1 <= int(utm.group(1)) <= 60:
-            epsg = (32600 if utm.group(2) == "n" else 32700) + int(utm.group(1))
+        elif not geographic and utm:
+            base = _UTM_BASE.get((utm.group(1)[:3], utm.group(3)))
+            code = base + int(utm.group(2)) if base else None
+            # Only zones that exist for that datum (see geo.utm_zone: ETRS89 28N-38N, ...).
+            epsg = code if code is not None and geo.utm_zone(code) is not None else None
+        if epsg is None:  # any other CRS (national grids, State Plane, ...): PROJ's match
+            epsg = geo.epsg_from_wkt(wkt)
     return (f"EPSG:{epsg}" if epsg else name), epsg, geographic
 
 
@@ -108,9 +116,8 @@ def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, 
         crs, epsg, geographic = crs_from_wkt(raw.decode("utf-8", errors="replace"))
     bbox = None
     if count:
-        if geo.can_transform(epsg):
-            bbox = geo.to_wgs84_bbox(native, epsg)
-        elif geographic:
+        bbox = geo.to_wgs84_bbox(native, epsg)
+        if bbox is None and geographic:
             bbox = geo.lonlat_bbox(native)  # another datum: metres off at most
     stem = posixpath.splitext(posixpath.basename(group[".shp"].filename))[0]
     layer: dict[str, Any] = {

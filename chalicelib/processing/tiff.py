@@ -22,6 +22,9 @@ _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
 _TYPE_SIZES.update({13: 4, 16: 8, 17: 8, 18: 8})
 _GEO_TAGS = (33550, 33922, 34264, 34735)  # ModelPixelScale/Tiepoint/Transformation/GeoKeys
 _USER_DEFINED = 32767
+# tifffile names TIFF compression 8 (what libtiff and GDAL write for Deflate) "adobe_deflate" and
+# the obsolete 32946 "deflate": both are the same zlib stream, so both are reported as "deflate".
+_CODEC_NAMES = {"adobe_deflate": "deflate"}
 
 
 def _prescan(path: str) -> list[int]:
@@ -130,7 +133,7 @@ def _page_metadata(page: Any, file_size: int) -> dict[str, Any]:
         "dtype": str(page.dtype) if page.dtype is not None else None,
         # One value per sample when they differ (rare); report the widest.
         "bits_per_sample": int(max(numpy.atleast_1d(page.bitspersample))),
-        "compression": getattr(page.compression, "name", str(page.compression)).lower(),
+        "compression": _codec_name(page.compression),
         "photometric": getattr(page.photometric, "name", str(page.photometric)).lower(),
         "tiled": bool(page.is_tiled),
         "bigtiff": bool(page.parent.is_bigtiff),
@@ -147,6 +150,11 @@ def _page_metadata(page: Any, file_size: int) -> dict[str, Any]:
         except ValueError:
             pass
     return meta
+
+
+def _codec_name(compression: Any) -> str:
+    name = getattr(compression, "name", str(compression)).lower()
+    return _CODEC_NAMES.get(name, name)
 
 
 def _tag_value(page: Any, code: int) -> tuple[float, ...] | None:
@@ -216,8 +224,12 @@ def _georeference(
     if all(math.isfinite(v) for v in [*native, *resolution]):
         out["resolution"] = resolution
         out["native_bbox"] = native
-        # Units other than degree (9102) / metre (9001) would need conversions we lack.
-        unit_ok = keys.get(2054, 9102) == 9102 and keys.get(3076, 9001) == 9001
+        # Coordinates are in the CRS's own unit (metre, or e.g. the US survey foot of EPSG:2263,
+        # which GDAL writes as ProjLinearUnitsGeoKey 9003); a units key naming any other unit,
+        # or an angular unit other than degree (9102), would need conversions we lack.
+        linear = keys.get(3076)
+        linear_ok = linear is None or linear == (geo.linear_unit(code) or 9001)
+        unit_ok = keys.get(2054, 9102) == 9102 and linear_ok
         out["bbox"] = geo.to_wgs84_bbox(native, code) if unit_ok else None
     return out
 

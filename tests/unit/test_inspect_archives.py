@@ -150,6 +150,25 @@ def test_shx_that_is_not_a_shapefile_index(tmp_path: Path) -> None:
     assert _code(path) == "malformed"
 
 
+BNG_ESRI = (
+    'PROJCS["British_National_Grid",GEOGCS["GCS_OSGB_1936",DATUM["D_OSGB_1936",'
+    'SPHEROID["Airy_1830",6377563.396,299.3249646]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+    'PARAMETER["False_Easting",400000.0],PARAMETER["False_Northing",-100000.0],'
+    'PARAMETER["Central_Meridian",-2.0],PARAMETER["Scale_Factor",0.9996012717],'
+    'PARAMETER["Latitude_Of_Origin",49.0],UNIT["Meter",1.0]]'
+)
+LAMBERT93_ESRI = (
+    'PROJCS["RGF_1993_Lambert_93",GEOGCS["GCS_RGF_1993",DATUM["D_RGF_1993",'
+    'SPHEROID["GRS_1980",6378137.0,298.257222101]],PRIMEM["Greenwich",0.0],'
+    'UNIT["Degree",0.0174532925199433]],PROJECTION["Lambert_Conformal_Conic"],'
+    'PARAMETER["False_Easting",700000.0],PARAMETER["False_Northing",6600000.0],'
+    'PARAMETER["Central_Meridian",3.0],PARAMETER["Standard_Parallel_1",49.0],'
+    'PARAMETER["Standard_Parallel_2",44.0],PARAMETER["Latitude_Of_Origin",46.5],'
+    'UNIT["Meter",1.0]]'
+)
+
+
 @pytest.mark.parametrize(
     ("wkt", "crs", "epsg", "geographic"),
     [
@@ -169,6 +188,17 @@ def test_shx_that_is_not_a_shapefile_index(tmp_path: Path) -> None:
             True,
         ),
         ("garbage", None, None, False),
+        # ESRI .prj files (as ArcGIS and GDAL write them) carry no code: PROJ identifies them.
+        (BNG_ESRI, "EPSG:27700", 27700, False),
+        (LAMBERT93_ESRI, "EPSG:2154", 2154, False),
+        # A made-up grid PROJ knows no code for, and an over-long text: the name, no code.
+        (
+            BNG_ESRI.replace("British_National_Grid", "My_Grid").replace("-2.0", "-2.5"),
+            "My_Grid",
+            None,
+            False,
+        ),
+        (BNG_ESRI.replace("]]", "]]" + " " * 20_000, 1), "British_National_Grid", None, False),
     ],
 )
 def test_crs_from_wkt(wkt: str, crs: str | None, epsg: int | None, geographic: bool) -> None:
