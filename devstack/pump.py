@@ -7,9 +7,10 @@ handlers as Lambda delivers them.
 
 The handlers come from the app's own registrations (`app.event_sources`), so the decorators'
 wiring is what runs. Each queue and schedule has a thread, so none waits behind another's long
-poll; handlers run one at a time per process, because the app keeps one database connection per
-process (as per Lambda container). `make run` runs S3 and SQS in two processes, so a long
-processing job never holds up registering uploads.
+poll; the handlers themselves run on the main thread, one at a time: Lambda's runtime calls them
+on its main thread (where the processor's SIGALRM time limits work), and the app keeps one
+database connection per process (as per Lambda container). `make run` runs S3 and SQS in two
+processes, so a long processing job never holds up registering uploads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import queue
 import signal
 import sys
 import threading
@@ -40,6 +42,23 @@ S3_ATTEMPTS = 3
 Deliver = Callable[[list[Any]], None]
 
 
+class _Call:
+    """One handler invocation a worker hands to the main thread, and its outcome."""
+
+    def __init__(self, work: Callable[[], None]):
+        self.work = work
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:  # handed back to the worker, whose crash stops the pump
+            self.error = exc
+        finally:
+            self.done.set()
+
+
 class Pump:
     """The threads that feed the app's handlers, taking turns at the one Invoker."""
 
@@ -48,7 +67,7 @@ class Pump:
         if urlsplit(self.endpoint).hostname not in ("127.0.0.1", "localhost"):
             raise SystemExit("error: AWS_ENDPOINT_URL must name the local moto server (127.0.0.1)")
         self.invoker = Invoker(os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
-        self.invoking = threading.Lock()  # one handler at a time: one DB connection per process
+        self.calls: queue.Queue[_Call] = queue.Queue()  # run by serve(), on the main thread
         self.stopping = threading.Event()
         self.crashed = False
         self.workers: list[tuple[str, Callable[[], None]]] = []
@@ -77,10 +96,8 @@ class Pump:
                 continue
             if not messages:
                 continue
-            with self.invoking:
-                if self.stopping.is_set():
-                    return  # not delivered: the messages come back after their timeout
-                deliver(messages)
+            if not self.call(functools.partial(deliver, messages)):
+                return  # not delivered: the messages come back after their timeout
 
     def add_s3(self) -> None:
         """A worker for the S3 notification queue, feeding every @app.on_s3_event handler."""
@@ -128,20 +145,44 @@ class Pump:
     def tick(self, name: str, period: int) -> None:
         """Invoke a scheduled handler every `period` seconds, the first time one period in."""
         next_at = time.monotonic() + period
+
+        def invoke() -> None:
+            try:
+                event = scheduled_event(name, self.invoker.region)
+                result = self.invoker.invoke(name, event)
+                log("pump_schedule_delivered", handler=name, result=result)
+            except Exception:
+                traceback.print_exc()  # EventBridge would retry; the next tick will do
+
         while not self.stopping.wait(max(0.0, next_at - time.monotonic())):
             next_at += period
-            with self.invoking:
-                if self.stopping.is_set():
-                    return
-                try:
-                    event = scheduled_event(name, self.invoker.region)
-                    log(
-                        "pump_schedule_delivered",
-                        handler=name,
-                        result=self.invoker.invoke(name, event),
-                    )
-                except Exception:
-                    traceback.print_exc()  # EventBridge would retry; the next tick will do
+            if not self.call(invoke):
+                return
+
+    def call(self, work: Callable[[], None]) -> bool:
+        """Have the main thread run `work` (a handler invocation) and wait for it; re-raises
+        what it raised. False when the pump is stopping (a call it will not run leaves its
+        worker waiting until the process ends: workers are daemon threads)."""
+        if self.stopping.is_set():
+            return False
+        entry = _Call(work)
+        self.calls.put(entry)
+        entry.done.wait()
+        if entry.error is not None:
+            raise entry.error
+        return True
+
+    def serve(self) -> None:
+        """On the main thread: run the workers' invocations one at a time until stopped; one in
+        flight when the stop comes finishes first (its deletes included)."""
+        while not self.stopping.is_set():
+            try:
+                entry = self.calls.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if self.stopping.is_set():
+                return
+            entry.run()
 
     def start(self) -> None:
         """Run each worker in a daemon thread; a worker's crash stops the whole process."""
@@ -181,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if ready_file:
         Path(ready_file).touch()
     log("pump_ready", kinds=kinds, workers=[label for label, _ in pump.workers])
-    while not pump.stopping.wait(0.5):
-        pass
-    with pump.invoking:
-        pass  # a handler in flight finishes, deletes included; pollers die with the process
+    pump.serve()  # until stopped; the pollers die with the process
     return 1 if pump.crashed else 0
 
 

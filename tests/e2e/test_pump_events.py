@@ -1,8 +1,12 @@
-"""The pump's Lambda event shapes and outcome rules (pure functions: no stack needed)."""
+"""The pump's Lambda event shapes and outcome rules, and where it runs handlers (no stack
+needed)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
+from typing import Any
 
 from chalice.app import CloudWatchEvent, Cron, Rate, SQSEvent
 
@@ -83,3 +87,62 @@ def test_schedules() -> None:
     event = CloudWatchEvent(scheduled_event("sweeper", "us-east-1"), None)
     assert event.detail_type == "Scheduled Event"
     assert event.resources == ["arn:aws:events:us-east-1:123456789012:rule/sweeper"]
+
+
+class _NoApp:
+    """Stands in for the Invoker (which loads the Chalice app): these tests need no handlers."""
+
+    def __init__(self, region: str):
+        self.region = region
+
+
+def _pump(monkeypatch: Any) -> Any:
+    from devstack import pump
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setattr(pump, "Invoker", _NoApp)
+    return pump.Pump()
+
+
+def test_handlers_run_on_the_main_thread_where_time_limits_are_enforced(monkeypatch: Any) -> None:
+    """Lambda calls handlers on its main thread; so does the pump, so the processor's SIGALRM
+    limits (inspection cap, PDF cap) cut a runaway job short under make run too."""
+    from chalicelib.processing.budget import TimeLimitExceeded, time_limit
+
+    pump = _pump(monkeypatch)
+    seen: dict[str, Any] = {}
+
+    def runaway_job() -> None:
+        seen["main_thread"] = threading.current_thread() is threading.main_thread()
+        started = time.monotonic()
+        try:
+            with time_limit(0.05) as limit:
+                while True:
+                    time.sleep(0.001)
+        except TimeLimitExceeded as exc:
+            seen["cut"] = exc.limit is limit and limit.enforced
+        seen["seconds"] = time.monotonic() - started
+
+    def worker() -> None:
+        seen["delivered"] = pump.call(runaway_job)
+        pump.stopping.set()
+
+    pump.workers.append(("test", worker))
+    pump.start()
+    pump.serve()  # this test's (main) thread serves, as the pump's main() does
+    assert seen["delivered"] and seen["main_thread"] and seen["cut"]
+    assert seen["seconds"] < 1
+    assert not pump.crashed
+
+
+def test_a_handler_crash_reaches_its_worker_and_stops_the_pump(monkeypatch: Any) -> None:
+    pump = _pump(monkeypatch)
+
+    def broken() -> None:
+        raise RuntimeError("bug")
+
+    pump.workers.append(("test", lambda: pump.call(broken)))
+    pump.start()
+    pump.serve()  # returns once the worker's crash has stopped the pump
+    assert pump.crashed
+    assert pump.call(broken) is False  # stopping: nothing more is run
