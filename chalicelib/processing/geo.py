@@ -1,4 +1,5 @@
-"""Shared bbox/CRS helpers: extents, EPSG classification and inverse projections to WGS84."""
+"""Shared bbox/CRS helpers: extents, EPSG classification, inverse projections to WGS84, CRS
+identification from WKT and affine fits through control points."""
 
 from __future__ import annotations
 
@@ -241,3 +242,101 @@ def _reproject_bbox(bbox: Sequence[float], epsg: int) -> list[float] | None:
     if not all(math.isfinite(v) for v in (west, south, east, north)) or west > east:
         return None  # a box crossing the antimeridian: no single lon/lat bbox describes it
     return lonlat_bbox([west, south, east, north])
+
+
+# --- WKT (ESRI .prj, GeoPDF) and control points -------------------------------------------------
+
+_WKT_TOP = re.compile(
+    r'\s*(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|PROJECTEDCRS|GEOGRAPHICCRS)\s*\[\s*"([^"]{0,200})"'
+)
+_WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\s*\[\s*"EPSG"\s*,\s*"?(\d{1,9})"?\s*\]\s*\]\s*$')
+# ESRI names of UTM zones (GDAL writes .prj files in ESRI WKT, without authority codes):
+# "WGS_1984_UTM_Zone_33N", "ETRS_1989_UTM_Zone_32N", "NAD_1983_UTM_Zone_17N".
+_UTM_NAME = re.compile(r"^(wgs(?:19)?84|etrs(?:19)?89|nad(?:19)?83)utmzone(\d{1,2})([ns])$")
+_UTM_BASE = {("wgs", "n"): 32600, ("wgs", "s"): 32700, ("etr", "n"): 25800, ("nad", "n"): 26900}
+_WGS84_NAMES = {"gcswgs1984", "wgs84", "wgs1984"}
+_MERCATOR_NAMES = {
+    "wgs1984webmercatorauxiliarysphere",
+    "wgs84pseudomercator",
+    "wgs84webmercator",
+    "popularvisualisationcrsmercator",
+    "webmercator",
+}
+
+
+def crs_from_wkt(wkt: str) -> tuple[str | None, int | None, bool]:
+    """Return (crs label, EPSG code if recognised, is geographic) for ESRI/OGC WKT; never raises."""
+    top = _WKT_TOP.match(wkt)
+    if top is None:
+        return None, None, False
+    kind, name = top.groups()
+    geographic = kind.startswith("GEOG") or kind == "GEODCRS"
+    epsg = None
+    found = _WKT_EPSG.search(wkt.strip())
+    if found:
+        epsg = int(found.group(1))
+    else:
+        key = re.sub(r"[^a-z0-9]", "", name.lower())
+        utm = _UTM_NAME.match(key)
+        if geographic and key in _WGS84_NAMES:
+            epsg = 4326
+        elif not geographic and key in _MERCATOR_NAMES:
+            epsg = 3857
+        elif not geographic and utm:
+            base = _UTM_BASE.get((utm.group(1)[:3], utm.group(3)))
+            code = base + int(utm.group(2)) if base else None
+            # Only zones that exist for that datum (see utm_zone: ETRS89 28N-38N, ...).
+            epsg = code if code is not None and utm_zone(code) is not None else None
+        if epsg is None:  # any other CRS (national grids, State Plane, ...): PROJ's match
+            epsg = epsg_from_wkt(wkt)
+    return (f"EPSG:{epsg}" if epsg else name), epsg, geographic
+
+
+@functools.lru_cache(maxsize=64)
+def geographic_base(epsg: int) -> int | None:
+    """EPSG code of the geographic CRS a CRS is based on, or None: unknown, or pyproj absent."""
+    if epsg in GEOGRAPHIC_EPSG or epsg in WEB_MERCATOR_EPSG:
+        return 4326
+    if utm_zone(epsg) is not None:
+        return 4326  # WGS84, NAD83 or ETRS89: all within a few metres of it
+    try:
+        from pyproj import CRS
+    except ImportError:
+        return None
+    try:
+        base = CRS.from_epsg(epsg).geodetic_crs
+        code = base.to_epsg() if base is not None else None
+    except (RuntimeError, ValueError, TypeError, OverflowError):  # CRSError is a RuntimeError
+        return None
+    return int(code) if code is not None else None
+
+
+def fit_affine(tie: tuple[float, ...]) -> tuple[float, ...] | None:
+    """The least-squares affine (a, b, c, e, f, g): x = a*i + b*j + c, y = e*i + f*j + g,
+    through control points given as GeoTIFF tie points (i, j, 0, x, y, z each), as GDAL's
+    GDALGCPsToGeoTransform fits it; None for < 3, collinear or non-finite points, or a
+    transform that flattens the image onto a line or a point. Never raises."""
+    import numpy
+
+    count = len(tie) // 6
+    if count < 3:
+        return None
+    points = numpy.asarray(tie[: 6 * count], dtype=numpy.float64).reshape(count, 6)
+    pixels, model = points[:, 0:2], points[:, 3:5]
+    if not (numpy.isfinite(pixels).all() and numpy.isfinite(model).all()):
+        return None
+    with numpy.errstate(all="ignore"):  # absurd magnitudes overflow to inf/NaN, caught below
+        # Centred on their means: projected coordinates (~1e6 m) would otherwise swamp the fit.
+        p0, m0 = pixels.mean(axis=0), model.mean(axis=0)
+        try:
+            spread = numpy.linalg.svd(pixels - p0, compute_uv=False)
+            if not spread[1] > spread[0] * 1e-6:
+                return None  # all GCPs on (or within rounding of) one line of the image
+            coef = numpy.linalg.lstsq(pixels - p0, model - m0, rcond=None)[0]
+        except numpy.linalg.LinAlgError:
+            return None
+    (a, e), (b, f) = coef.tolist()
+    if not abs(a * f - b * e) > 1e-12 * (a * a + b * b + e * e + f * f):
+        return None  # the image would be flattened onto a line or a point (or NaN)
+    (i0, j0), (x0, y0) = p0.tolist(), m0.tolist()
+    return a, b, x0 - a * i0 - b * j0, e, f, y0 - e * i0 - f * j0

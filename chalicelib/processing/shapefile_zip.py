@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import posixpath
-import re
 import struct
 import warnings
 import zipfile
@@ -21,23 +20,6 @@ DBF_HEADER_MAX = 65536  # 33 + 2046 field descriptors of 32 bytes fit in this
 SHP_FILE_CODE = 9994
 MAX_FIELDS_LISTED = 100
 
-_WKT_TOP = re.compile(
-    r'\s*(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|PROJECTEDCRS|GEOGRAPHICCRS)\s*\[\s*"([^"]{0,200})"'
-)
-_WKT_EPSG = re.compile(r'(?:AUTHORITY|ID)\s*\[\s*"EPSG"\s*,\s*"?(\d{1,9})"?\s*\]\s*\]\s*$')
-# ESRI names of UTM zones (GDAL writes .prj files in ESRI WKT, without authority codes):
-# "WGS_1984_UTM_Zone_33N", "ETRS_1989_UTM_Zone_32N", "NAD_1983_UTM_Zone_17N".
-_UTM_NAME = re.compile(r"^(wgs(?:19)?84|etrs(?:19)?89|nad(?:19)?83)utmzone(\d{1,2})([ns])$")
-_UTM_BASE = {("wgs", "n"): 32600, ("wgs", "s"): 32700, ("etr", "n"): 25800, ("nad", "n"): 26900}
-_WGS84_NAMES = {"gcswgs1984", "wgs84", "wgs1984"}
-_MERCATOR_NAMES = {
-    "wgs1984webmercatorauxiliarysphere",
-    "wgs84pseudomercator",
-    "wgs84webmercator",
-    "popularvisualisationcrsmercator",
-    "webmercator",
-}
-
 
 def shapefile_sets(files: list[zipfile.ZipInfo]) -> tuple[list[dict[str, zipfile.ZipInfo]], bool]:
     """Group by stem: (complete .shp/.shx/.dbf sets, any .shp seen?); never raises."""
@@ -50,34 +32,6 @@ def shapefile_sets(files: list[zipfile.ZipInfo]) -> tuple[list[dict[str, zipfile
     any_shp = any(".shp" in g for g in groups.values())
     complete = [g for _, g in sorted(groups.items()) if {".shp", ".shx", ".dbf"} <= set(g)]
     return complete, any_shp
-
-
-def crs_from_wkt(wkt: str) -> tuple[str | None, int | None, bool]:
-    """Return (crs label, EPSG code if recognised, is geographic) for ESRI/OGC WKT; never raises."""
-    top = _WKT_TOP.match(wkt)
-    if top is None:
-        return None, None, False
-    kind, name = top.groups()
-    geographic = kind.startswith("GEOG") or kind == "GEODCRS"
-    epsg = None
-    found = _WKT_EPSG.search(wkt.strip())
-    if found:
-        epsg = int(found.group(1))
-    else:
-        key = re.sub(r"[^a-z0-9]", "", name.lower())
-        utm = _UTM_NAME.match(key)
-        if geographic and key in _WGS84_NAMES:
-            epsg = 4326
-        elif not geographic and key in _MERCATOR_NAMES:
-            epsg = 3857
-        elif not geographic and utm:
-            base = _UTM_BASE.get((utm.group(1)[:3], utm.group(3)))
-            code = base + int(utm.group(2)) if base else None
-            # Only zones that exist for that datum (see geo.utm_zone: ETRS89 28N-38N, ...).
-            epsg = code if code is not None and geo.utm_zone(code) is not None else None
-        if epsg is None:  # any other CRS (national grids, State Plane, ...): PROJ's match
-            epsg = geo.epsg_from_wkt(wkt)
-    return (f"EPSG:{epsg}" if epsg else name), epsg, geographic
 
 
 def _header_check(head: bytes, member: zipfile.ZipInfo, exact: bool) -> None:
@@ -113,7 +67,7 @@ def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, 
     crs, epsg, geographic = None, None, False
     if ".prj" in group:
         raw = read_head(zf, group[".prj"], PRJ_MAX_BYTES)
-        crs, epsg, geographic = crs_from_wkt(raw.decode("utf-8", errors="replace"))
+        crs, epsg, geographic = geo.crs_from_wkt(raw.decode("utf-8", errors="replace"))
     bbox = None
     if count:
         bbox = geo.to_wgs84_bbox(native, epsg)

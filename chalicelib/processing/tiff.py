@@ -207,7 +207,7 @@ def _georeference(
     elif tie is not None:
         out["georeferencing"] = "gcps"  # tiepoints alone: ground control points
         out["gcp_count"] = len(tie) // 6
-        affine = _fit_gcps(tie)
+        affine = geo.fit_affine(tie)
     else:
         out["georeferencing"] = None
         affine = None
@@ -232,33 +232,3 @@ def _georeference(
         unit_ok = keys.get(2054, 9102) == 9102 and linear_ok
         out["bbox"] = geo.to_wgs84_bbox(native, code) if unit_ok else None
     return out
-
-
-def _fit_gcps(tie: tuple[float, ...]) -> tuple[float, ...] | None:
-    """The least-squares affine (pixel, line) -> (x, y) through the GCPs, as GDAL's
-    GDALGCPsToGeoTransform fits it; None for < 3, collinear or non-finite GCPs, or a
-    transform that flattens the image onto a line or a point."""
-    import numpy
-
-    count = len(tie) // 6
-    if count < 3:
-        return None
-    points = numpy.asarray(tie[: 6 * count], dtype=numpy.float64).reshape(count, 6)
-    pixels, model = points[:, 0:2], points[:, 3:5]
-    if not (numpy.isfinite(pixels).all() and numpy.isfinite(model).all()):
-        return None
-    with numpy.errstate(all="ignore"):  # absurd magnitudes overflow to inf/NaN, caught below
-        # Centred on their means: projected coordinates (~1e6 m) would otherwise swamp the fit.
-        p0, m0 = pixels.mean(axis=0), model.mean(axis=0)
-        try:
-            spread = numpy.linalg.svd(pixels - p0, compute_uv=False)
-            if not spread[1] > spread[0] * 1e-6:
-                return None  # all GCPs on (or within rounding of) one line of the image
-            coef = numpy.linalg.lstsq(pixels - p0, model - m0, rcond=None)[0]
-        except numpy.linalg.LinAlgError:
-            return None
-    (a, e), (b, f) = coef.tolist()
-    if not abs(a * f - b * e) > 1e-12 * (a * a + b * b + e * e + f * f):
-        return None  # the image would be flattened onto a line or a point (or NaN)
-    (i0, j0), (x0, y0) = p0.tolist(), m0.tolist()
-    return a, b, x0 - a * i0 - b * j0, e, f, y0 - e * i0 - f * j0

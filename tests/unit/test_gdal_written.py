@@ -521,29 +521,94 @@ def test_gdal_mbtiles_raster(tmp_path: Path, tile_format: str, expected: str) ->
 # --- PDF ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("encoding", "georeferenced"), [("ISO32000", True), ("OGC_BP", True), ("NONE", False)]
-)
-def test_gdal_pdf(tmp_path: Path, encoding: str, georeferenced: bool) -> None:
+# Small rasters (80 x 48 px, at most 2.4 km across) over Switzerland in each kind of CRS.
+PDF_SOURCES = {
+    "EPSG:4326": Affine(0.01, 0, 7, 0, -0.01, 47),
+    "EPSG:3857": Affine(50, 0, 9e5, 0, -50, 5.9e6),
+    "EPSG:32632": Affine(30, 0, 4e5, 0, -30, 5.2e6),
+    "EPSG:2056": Affine(10, 0, 2.6e6, 0, -10, 1.2e6),  # on CH1903+, ~100 m off WGS84
+}
+
+
+def _pdf_source(path: Path, crs: str) -> list[float]:
+    """A GeoTIFF in `crs` to convert to PDF; returns GDAL's WGS84 bbox of it."""
+    gw.write_raster(path, gw.pattern(3, 48, 80), crs, PDF_SOURCES[crs])
+    return gw.wgs84_bounds(path)
+
+
+def _pdf_version(path: Path) -> str:
+    return path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("%PDF-")
+
+
+@pytest.mark.parametrize("crs", sorted(PDF_SOURCES))
+@pytest.mark.parametrize("encoding", ["ISO32000", "OGC_BP"])
+def test_gdal_geopdf(tmp_path: Path, encoding: str, crs: str) -> None:
     """GDAL's PDF writer (write-only here: the wheel has no PDF reading library) embeds the
-    georeferencing as ISO 32000 /VP measures or OGC best-practice /LGIDict. The inspector
-    only flags it: decoding GeoPDF extents is not implemented, so crs and bbox stay None."""
+    georeferencing as ISO 32000 /VP measures or OGC best-practice /LGIDict; the inspector reads
+    the CRS and bbox back. The expected bbox is GDAL's of the source raster (edges densified);
+    ISO 32000 gives the lat/lon of the four corners instead, on the datum of the CRS (CH1903+
+    for EPSG:2056, moved to WGS84 by the inspector), which over maps this small agrees to
+    < 1e-7 degrees; /LGIDict gives the projected neatline, reprojected as GDAL does."""
     source = tmp_path / "source.tif"
-    _georeferenced_source(source, 3)
+    expected = _pdf_source(source, crs)
     path = tmp_path / "map.pdf"
     gw.copy_raster(source, path, "PDF", GEO_ENCODING=encoding)
-    version = path.read_bytes().split(b"\n", 1)[0].decode().removeprefix("%PDF-")
 
     found = inspect_file(str(path))
 
     assert (found.format, found.media_type) == ("pdf", "application/pdf")
+    meta = found.metadata
+    assert {k: v for k, v in meta.items() if k != "bbox"} == {
+        "pages": 1,
+        "encrypted": False,
+        "pdf_version": _pdf_version(path),
+        "crs": crs,
+        "georeferenced": True,
+    }
+    assert meta["bbox"] == pytest.approx(expected, abs=DEGREES)
+
+
+@pytest.mark.parametrize(
+    ("crs", "known"),
+    [("EPSG:4326", True), ("EPSG:32632", True), ("EPSG:3857", False), ("EPSG:2056", False)],
+)
+def test_gdal_geopdf_ogc_without_wkt(tmp_path: Path, crs: str, known: bool) -> None:
+    """Without GDAL's /WKT extension an /LGIDict names its projection by the best practice's
+    codes, as TerraGo writes them: geographic and UTM on WGS84 are read; GDAL's Mercator ("MC",
+    which reads back as World Mercator, not EPSG:3857) and its "GEOGRAPHIC" in metres for
+    projections it cannot encode (EPSG:2056) leave crs and bbox unknown."""
+    source = tmp_path / "source.tif"
+    expected = _pdf_source(source, crs)
+    path = tmp_path / "map.pdf"
+    with rasterio.Env(GDAL_PDF_OGC_BP_WRITE_WKT="NO"):
+        gw.copy_raster(source, path, "PDF", GEO_ENCODING="OGC_BP")
+    assert b"/WKT" not in path.read_bytes()
+
+    meta = inspect_file(str(path)).metadata
+
+    assert meta["georeferenced"] is True
+    if known:
+        assert meta["crs"] == crs
+        assert meta["bbox"] == pytest.approx(expected, abs=DEGREES)
+    else:
+        assert (meta["crs"], meta["bbox"]) == (None, None)
+
+
+def test_gdal_pdf_without_georeferencing(tmp_path: Path) -> None:
+    source = tmp_path / "source.tif"
+    _pdf_source(source, "EPSG:3857")
+    path = tmp_path / "map.pdf"
+    gw.copy_raster(source, path, "PDF", GEO_ENCODING="NONE")
+
+    found = inspect_file(str(path))
+
     assert found.metadata == {
         "pages": 1,
         "encrypted": False,
-        "pdf_version": version,
+        "pdf_version": _pdf_version(path),
         "bbox": None,
         "crs": None,
-        "georeferenced": georeferenced,
+        "georeferenced": False,
     }
 
 

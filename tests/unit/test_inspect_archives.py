@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from chalicelib.processing import zipsafe
+from chalicelib.processing.geo import crs_from_wkt
 from chalicelib.processing.inspect import inspect_file
 from chalicelib.processing.result import Rejected
-from chalicelib.processing.shapefile_zip import crs_from_wkt
 from tests import samples
 
 
