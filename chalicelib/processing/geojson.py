@@ -34,7 +34,10 @@ GEOMETRY_TYPES = frozenset({*_DEPTH, "GeometryCollection"})
 _TOP_TYPES = frozenset({*GEOMETRY_TYPES, "Feature", "FeatureCollection"})
 _KEPT = ("type", "geometry", "geometries", "coordinates", "crs", "features")
 _WS = re.compile(r"[ \t\r\n]*")
-_LEGACY_CRS = re.compile(r"EPSG:{1,2}(\d{1,9})$")
+# Pre-RFC 7946 named CRSs: "EPSG:3857", "urn:ogc:def:crs:EPSG::3857" (GDAL, QGIS),
+# "urn:ogc:def:crs:EPSG:6.6:3857" (versioned), "urn:x-ogc:def:crs:EPSG:3857",
+# "http://www.opengis.net/def/crs/EPSG/0/3857"; CRS84 names fall through to EPSG:4326.
+_LEGACY_CRS = re.compile(r"EPSG(?::[\d.]*:|:|/[\d.]+/)(\d{1,9})$", re.IGNORECASE)
 
 
 def _bad(message: str = "GeoJSON is not valid JSON") -> NoReturn:
@@ -63,9 +66,15 @@ class _Reader:
         self.pos = 0
         self.eof = False
         self.broken = False  # invalid UTF-8 was met: the text ends early
+        self.started = False
 
     def _fill(self, want: int = 0) -> None:
         data = self.fh.read(max(want, READ_CHUNK))
+        if not self.started and data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            # Windows PowerShell's Out-File writes UTF-16; JSON is UTF-8 only (RFC 8259 8.1),
+            # and what we accept is served as is to clients that decode it as UTF-8.
+            raise Rejected("unsupported_format", "GeoJSON must be UTF-8 text, not UTF-16")
+        self.started = True
         self.eof = not data
         try:
             chunk = self.text.decode(data, final=self.eof)
@@ -151,7 +160,9 @@ class _Scan:
 
     def _coords(self, coords: Any, depth: int) -> None:
         if depth == 0:
-            coords = [coords]
+            # RFC 7946 3.1: an empty Point ("coordinates": [], as Shapely writes
+            # POINT EMPTY) may be read as a null geometry, like the empty arrays of the others.
+            coords = [coords] if coords != [] else []
         elif depth > 1:
             if not isinstance(coords, list):
                 raise ValueError("coordinates must be arrays")
@@ -198,6 +209,11 @@ def _parse(fh: IO[bytes], scan: _Scan, members: dict[str, Any]) -> None:
             if reader.take(",}") == "}":
                 break
     if reader.peek():
+        following = reader.value() if reader.peek() == "{" else None
+        if isinstance(following, dict) and _text(following.get("type")) in _TOP_TYPES:
+            # GeoJSONSeq / newline-delimited GeoJSON (.geojsonl, RFC 8142 without the record
+            # separators): a stream of GeoJSON objects, not one GeoJSON document.
+            raise Rejected("unsupported_format", "GeoJSON text sequences are not supported")
         _bad("GeoJSON has data after the top-level object")
 
 
@@ -238,9 +254,12 @@ def _metadata(members: dict[str, Any], scan: _Scan, kind: str) -> dict[str, Any]
     crs = members.get("crs")  # pre-RFC 7946 named CRS, e.g. "urn:ogc:def:crs:EPSG::27700"
     if isinstance(crs, dict) and isinstance(crs.get("properties"), dict):
         name = crs["properties"].get("name")
-        match = _LEGACY_CRS.search(name) if isinstance(name, str) else None
-        if match and int(match.group(1)) != 4326:
+        code = crs["properties"].get("code")  # {"type": "EPSG", ...} of the 2008 drafts
+        match = _LEGACY_CRS.search(name.strip()) if isinstance(name, str) else None
+        if match:
             epsg = int(match.group(1))
+        elif crs.get("type") == "EPSG" and type(code) is int and 0 < code < 10**9:
+            epsg = code
     meta: dict[str, Any] = {
         "geojson_type": kind,
         "feature_count": scan.features,
