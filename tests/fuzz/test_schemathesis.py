@@ -331,10 +331,9 @@ def api_schema(world: World, fuzz_summary: FuzzSummary) -> Any:
     def flatmap_body(context: Any, body: Any) -> Any:
         """Some valid bodies become ones the server can accept (the real login, a well-formed
         new user), so 2xx answers and their schemas are reached too. Only valid bodies are
-        swapped: a negative case must stay negative."""
-        if not isinstance(body, dict) or not all(
-            isinstance(body.get(k), str) for k in ("username", "password")
-        ):
+        swapped: a negative case must stay negative (a swap that overwrote its one bad field,
+        e.g. an object for active_until, would be reported as invalid data accepted)."""
+        if not isinstance(body, dict) or not _valid_json_body(context.operation, body):
             return st.just(body)
         if context.operation.path == "/v1/auth/token" and len(body) == 2:
             real = {"username": USERNAMES["login"], "password": PASSWORD}
@@ -346,6 +345,19 @@ def api_schema(world: World, fuzz_summary: FuzzSummary) -> Any:
     schema.hook(flatmap_path_parameters)
     schema.hook(flatmap_body)
     return schema
+
+
+def _valid_json_body(operation: Any, body: dict[str, Any]) -> bool:
+    """Whether `body` satisfies the operation's application/json request schema."""
+    from jsonschema import Draft202012Validator
+
+    from chalicelib.openapi.build import document
+
+    spec = document()["paths"][operation.path][operation.method.lower()]
+    content = spec.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return False
+    return Draft202012Validator(content["application/json"]["schema"]).is_valid(body)
 
 
 def _with(value: dict[str, Any], name: str) -> Any:
