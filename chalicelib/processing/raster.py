@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.processing.result import Inspection, Rejected
@@ -16,6 +18,14 @@ PNG_CRC_BLOCK = 1024 * 1024
 # Pillow's WebP plugin hands the whole file to libwebp, so WebP needs a size budget.
 WEBP_MAX_BYTES = 64 * 1024 * 1024
 JPEG_EOI_WINDOW = 4096  # the EOI marker must be this close to the end (trailers exist)
+# Map scans run to hundreds of megapixels (an A0 sheet at 300 dpi is ~140 MP), past Pillow's
+# decompression-bomb warning (~89 MP), which guards code that decodes; nothing here decodes.
+# Refused as too_large: more pixels than MAX_PIXELS, or, past Pillow's threshold, pixels out
+# of all proportion to the bytes stored (a bomb: deflate alone reaches ~1000:1 on blank
+# pixels; a scan, even of a sparse line map, stays far below MAX_EXPANSION).
+MAX_PIXELS = 2**31  # ~46 000 x 46 000
+MAX_EXPANSION = 256  # decoded bytes per stored byte
+_BITS_PER_PIXEL = {"1": 1, "I;16": 16, "I;16B": 16, "I": 32, "F": 32}  # else 8 per band
 
 _MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -82,9 +92,7 @@ def _check_webp_riff(path: str, size: int) -> None:
 def inspect_image(path: str, kind: str) -> Inspection:
     """Inspect a PNG, JPEG or WebP (`kind` from sniff); raises Rejected.
 
-    Images over Pillow's MAX_IMAGE_PIXELS (its decompression-bomb threshold, ~179 MP by
-    default) are rejected as too_large: anything downstream that decodes them with
-    Pillow would refuse them too, and large maps belong in (tiled) GeoTIFF.
+    Images over MAX_PIXELS, or bombs (see MAX_EXPANSION), are rejected as too_large.
     """
     size = os.path.getsize(path)
     if kind == "png":
@@ -96,11 +104,13 @@ def inspect_image(path: str, kind: str) -> Inspection:
 
     from PIL import Image, UnidentifiedImageError
 
+    pillow_threshold = Image.MAX_IMAGE_PIXELS or MAX_PIXELS
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_pixel_limit(Image, MAX_PIXELS):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=[_PIL_NAMES[kind]]) as img:
                 meta = _image_metadata(img)
+                bits = _BITS_PER_PIXEL.get(img.mode, 8 * len(img.getbands()))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise Rejected("too_large", "Image has too many pixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -109,7 +119,21 @@ def inspect_image(path: str, kind: str) -> Inspection:
         raise Rejected("malformed", "Image header is invalid") from exc
     if meta["width"] <= 0 or meta["height"] <= 0:
         raise Rejected("malformed", "Image has no pixels")
+    pixels = meta["width"] * meta["height"]
+    if pixels > pillow_threshold and pixels * bits / 8 > MAX_EXPANSION * size:
+        raise Rejected("too_large", "Image decodes to far more pixels than its size can hold")
     return Inspection(kind, _MEDIA[kind], meta)
+
+
+@contextlib.contextmanager
+def _pillow_pixel_limit(image_module: Any, pixels: int) -> Iterator[None]:
+    """Pillow's bomb limit (a module global it reads at open) set to `pixels` for one open."""
+    previous = image_module.MAX_IMAGE_PIXELS
+    image_module.MAX_IMAGE_PIXELS = pixels
+    try:
+        yield
+    finally:
+        image_module.MAX_IMAGE_PIXELS = previous
 
 
 def _image_metadata(img: Any) -> dict[str, Any]:

@@ -185,3 +185,61 @@ def test_pixels_are_never_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(tifffile.TiffPage, "asarray", boom)
     for name in names:
         assert inspect_file(str(tmp_path / name)).metadata["width"] > 0
+
+
+def _png_stream(path: Path, width: int, height: int, row: Any, level: int = 9) -> None:
+    """A valid 8-bit grayscale PNG written row by row (IDAT streamed through zlib), so a huge
+    image costs no memory: row(y) gives each row's bytes."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    packer = zlib.compressobj(level)
+    with open(path, "wb") as out:
+        out.write(b"\x89PNG\r\n\x1a\n")
+        out.write(chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)))
+        for y in range(height):
+            data = packer.compress(b"\x00" + row(y))
+            if data:
+                out.write(chunk(b"IDAT", data))
+        out.write(chunk(b"IDAT", packer.flush()))
+        out.write(chunk(b"IEND", b""))
+
+
+def test_large_map_scans_past_pillows_bomb_warning_are_accepted(tmp_path: Path) -> None:
+    """A scanned sheet of ~100 MP (Pillow warns past ~89 MP) is a map, not a bomb."""
+    width, height = 10_000, 10_000
+    rng = numpy.random.default_rng(7)
+    # Paper grain: a few grey levels of noise, compressing ~3:1 as scans do.
+    rows = [rng.integers(200, 216, width, dtype=numpy.uint8).tobytes() for _ in range(64)]
+    path = tmp_path / "sheet.png"
+    _png_stream(path, width, height, lambda y: rows[y % 64], level=1)
+    found = inspect_file(str(path))
+    assert (found.format, found.metadata["width"], found.metadata["height"]) == (
+        "png",
+        width,
+        height,
+    )
+    assert width * height > Image.MAX_IMAGE_PIXELS  # past Pillow's own warning...
+    assert Image.MAX_IMAGE_PIXELS == 89_478_485  # ...which is left as Pillow has it
+
+
+def test_blank_image_of_a_hundred_megapixels_is_a_bomb(tmp_path: Path) -> None:
+    """Blank pixels compress ~1000:1: 100 MP in ~100 KB decodes to 1000x its size."""
+    path = tmp_path / "bomb.png"
+    blank = bytes(10_000)
+    _png_stream(path, 10_000, 10_000, lambda _y: blank)
+    assert os.path.getsize(path) < 200_000
+    assert _rejected(path).code == "too_large"
+
+
+def test_more_pixels_than_the_cap_are_too_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "map.png"
+    Image.new("L", (300, 200), 128).save(path)
+    assert inspect_file(str(path)).metadata["width"] == 300
+    monkeypatch.setattr(raster, "MAX_PIXELS", 300 * 200 - 1)
+    assert _rejected(path).code == "too_large"
