@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 WGS84_A = 6378137.0
 WGS84_F = 1 / 298.257223563
@@ -44,6 +45,18 @@ def utm_zone(epsg: int) -> tuple[int, bool] | None:
     return None
 
 
+def _ask_proj(query: Callable[[Any], Any]) -> Any:
+    """query(pyproj.CRS), or None where pyproj is absent or PROJ refuses; never raises."""
+    try:
+        from pyproj import CRS
+    except ImportError:
+        return None
+    try:
+        return query(CRS)
+    except (RuntimeError, ValueError, TypeError, OverflowError):  # CRSError is a RuntimeError
+        return None
+
+
 def linear_unit(epsg: int | None) -> int | None:
     """EPSG code of a projected CRS's coordinate unit (9001 metre, 9003 US survey foot, ...);
     None for geographic or unknown CRSs, or where pyproj is absent; never raises."""
@@ -51,19 +64,16 @@ def linear_unit(epsg: int | None) -> int | None:
         return None
     if epsg in WEB_MERCATOR_EPSG or utm_zone(epsg) is not None:
         return 9001
-    try:
-        from pyproj import CRS
-        from pyproj.exceptions import CRSError
-    except ImportError:
-        return None
-    try:
-        crs = CRS.from_epsg(epsg)
+
+    def unit(crs_class: Any) -> int | None:
+        crs = crs_class.from_epsg(epsg)
         axes = crs.axis_info if crs.is_projected else []
         if not axes or axes[0].unit_auth_code != "EPSG":
             return None
         return int(axes[0].unit_code)
-    except (CRSError, ValueError, OverflowError):
-        return None
+
+    result: int | None = _ask_proj(unit)
+    return result
 
 
 WKT_IDENTIFY_MAX_CHARS = 16 * 1024  # a real .prj is under 2 KB
@@ -77,14 +87,7 @@ def epsg_from_wkt(wkt: str) -> int | None:
     Cached: the layers of one upload usually share their .prj (a match costs ~30 ms)."""
     if len(wkt) > WKT_IDENTIFY_MAX_CHARS:
         return None
-    try:
-        from pyproj import CRS
-    except ImportError:
-        return None
-    try:
-        code = CRS.from_wkt(wkt).to_epsg(min_confidence=WKT_MIN_CONFIDENCE)
-    except (RuntimeError, ValueError, TypeError):  # pyproj's CRSError is a RuntimeError
-        return None
+    code = _ask_proj(lambda crs: crs.from_wkt(wkt).to_epsg(min_confidence=WKT_MIN_CONFIDENCE))
     return int(code) if code is not None else None
 
 
@@ -299,15 +302,12 @@ def geographic_base(epsg: int) -> int | None:
         return 4326
     if utm_zone(epsg) is not None:
         return 4326  # WGS84, NAD83 or ETRS89: all within a few metres of it
-    try:
-        from pyproj import CRS
-    except ImportError:
-        return None
-    try:
-        base = CRS.from_epsg(epsg).geodetic_crs
-        code = base.to_epsg() if base is not None else None
-    except (RuntimeError, ValueError, TypeError, OverflowError):  # CRSError is a RuntimeError
-        return None
+
+    def base_code(crs_class: Any) -> Any:
+        base = crs_class.from_epsg(epsg).geodetic_crs
+        return base.to_epsg() if base is not None else None
+
+    code = _ask_proj(base_code)
     return int(code) if code is not None else None
 
 
