@@ -1,10 +1,29 @@
-"""The thin pg8000 layer: one connection per Lambda container, `call(fn, **args)`."""
+"""The thin pg8000 layer: a small connection pool (one in a Lambda container), `call(fn, **args)`.
+
+Why a pool: a pg8000 connection is not thread-safe and `chalice local` serves every request on
+a new thread, so each call takes a connection for itself and gives it back; Lambda runs one
+request at a time per container, so there the pool holds the container's one connection.
+
+Why literals and not parameters: pg8000's parameterised run() is an unnamed prepare/bind/execute
+exchange (3 round trips); a call with its arguments inlined as SQL literals is one simple-query
+message (bench/db_roundtrip.py). Named prepared statements would also cost one, but they are
+session state: behind RDS Proxy they pin the client to one database connection, and a
+multiplexed connection may not hold them at all. A simple query carries everything it needs.
+The literals are built here, from Python values only, by `literal()`, never from SQL text.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import datetime as dt
+import json
+import math
 import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,7 +33,8 @@ from pg8000.exceptions import DatabaseError, InterfaceError
 from chalicelib import errors
 from chalicelib.config import get_settings
 
-_connection: pg8000.native.Connection | None = None
+# At most this many conversations at once per process; more requests wait for one.
+POOL_SIZE = 8
 _FUNCTION_NAME = re.compile(r"^(api|ops)\.[a-z_][a-z0-9_]*$")
 _ARG_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # admin_shutdown, crash_shutdown, cannot_connect_now, connection_exception class.
@@ -54,25 +74,135 @@ def connect(url: str, timeout: float = 10.0) -> pg8000.native.Connection:
     return conn
 
 
-def _get_connection() -> pg8000.native.Connection:
-    global _connection
-    if _connection is None:
+class _Pool:
+    """Idle connections, newest first, and a cap on how many are open at once."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: list[pg8000.native.Connection] = []
+        self._open = 0
+        self._changed = threading.Condition()
+
+    def take(self) -> pg8000.native.Connection:
+        """An idle connection, or a new one; raises ApiError 503 when none frees up in time
+        or the database cannot be reached."""
         settings = get_settings()
+        deadline = time.monotonic() + settings.db_timeout_seconds
+        with self._changed:
+            while not self._idle and self._open >= self.size:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise errors.unavailable()
+                self._changed.wait(left)
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
         try:
-            _connection = connect(settings.database_url, settings.db_timeout_seconds)
-        except (InterfaceError, OSError) as exc:
+            return connect(settings.database_url, settings.db_timeout_seconds)
+        except (InterfaceError, OSError, DatabaseError) as exc:
+            # Unreachable, refused, or out of server slots (53300): the request may retry.
+            self._forget()
             raise errors.unavailable() from exc
-    return _connection
+
+    def give(self, conn: pg8000.native.Connection) -> None:
+        """Return a healthy connection for the next call."""
+        with self._changed:
+            self._idle.append(conn)
+            self._changed.notify()
+
+    def discard(self, conn: pg8000.native.Connection) -> None:
+        """Close a connection that failed (its socket may be gone: best effort)."""
+        with contextlib.suppress(Exception):
+            conn.close()
+        self._forget()
+
+    def _forget(self) -> None:
+        with self._changed:
+            self._open -= 1
+            self._changed.notify()
+
+    def close_idle(self) -> None:
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            self.discard(conn)
+
+
+_pool = _Pool(POOL_SIZE)
+
+
+@contextlib.contextmanager
+def connection() -> Iterator[pg8000.native.Connection]:
+    """A pooled connection for one conversation (given back after it, closed if it failed)."""
+    conn = _pool.take()
+    try:
+        yield conn
+    except BaseException:
+        _pool.discard(conn)
+        raise
+    _pool.give(conn)
 
 
 def reset() -> None:
-    """Drop the cached connection (after a network error, or in tests)."""
-    global _connection
-    if _connection is not None:
-        # The socket may already be broken: closing is best effort.
-        with contextlib.suppress(Exception):
-            _connection.close()
-    _connection = None
+    """Close the idle connections (after a network error, or in tests)."""
+    _pool.close_idle()
+
+
+def _text(value: str, name: str) -> str:
+    if "\x00" in value:
+        raise errors.invalid(f"{name}: must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise errors.invalid(f"{name}: not valid Unicode text.") from None
+    return value
+
+
+def _array_element(value: Any, name: str) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | uuid.UUID):
+        raise TypeError(f"{name}: unsupported array element {type(value).__name__}")
+    if isinstance(value, int | float):
+        return _number(value, name)
+    text = _text(str(value), name)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _number(value: int | float, name: str) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise errors.invalid(f"{name}: must be a finite number.")
+    return repr(value) if isinstance(value, float) else str(int(value))
+
+
+def literal(value: Any, name: str = "value") -> str:
+    """`value` as a PostgreSQL literal: NULL, TRUE/FALSE, or a string constant typed by the
+    function's parameter: numbers, JSON text for dicts, array text for lists, and text escaped
+    as E'…' (safe whatever standard_conforming_strings says). Raises ApiError 400 for text
+    PostgreSQL cannot hold (NUL, lone surrogates) and TypeError for other Python types."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        # Quoted, so the parameter's type decides (an int4 parameter takes '5'; out of range is
+        # SQLSTATE 22003, a 400, rather than "no such function" for a bigint literal).
+        return f"'{_number(value, name)}'"
+    if isinstance(value, dict):
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except ValueError:
+            raise errors.invalid(f"{name}: numbers must be finite.") from None
+    elif isinstance(value, list | tuple):
+        text = "{" + ",".join(_array_element(v, name) for v in value) + "}"
+    elif isinstance(value, dt.datetime | dt.date):
+        text = value.isoformat()
+    elif isinstance(value, str | uuid.UUID):
+        text = str(value)
+    else:
+        raise TypeError(f"{name}: cannot pass {type(value).__name__} to the database")
+    text = _text(text, name)
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def call(function: str, *, retry: bool = False, **args: Any) -> Any:
@@ -86,30 +216,37 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     """
     if not _FUNCTION_NAME.match(function) or not all(_ARG_NAME.match(a) for a in args):
         raise ValueError(f"not a stored function call: {function}")
-    sql = "SELECT {}({})".format(function, ", ".join(f"{a} => :{a}" for a in args))
+    sql = "SELECT {}({})".format(
+        function,
+        ", ".join(f"{a} => {literal(v, a.removeprefix('p_'))}" for a, v in args.items()),
+    )
     for attempt in range(2):
         last = attempt == 1
-        conn = _get_connection()
+        conn = _pool.take()
         round_trips.set(round_trips.get() + 1)
         try:
-            rows = conn.run(sql, **args)
+            rows = conn.run(sql)
         except DatabaseError as exc:
             detail = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
             sqlstate = str(detail.get("C", ""))
-            if sqlstate.startswith(_CONNECTION_LOST):
-                reset()
-                if not last:
-                    continue
             api_error = errors.from_sqlstate(sqlstate, str(detail.get("M", "")))
+            if sqlstate.startswith(_CONNECTION_LOST) or (api_error and api_error.status == 503):
+                _pool.discard(conn)
+                if sqlstate.startswith(_CONNECTION_LOST) and not last:
+                    continue
+            else:
+                _pool.give(conn)  # an error the function raised: the connection is fine
             if api_error is None:
                 raise
-            if api_error.status == 503:
-                reset()
             raise api_error from None
         except (TimeoutError, InterfaceError, OSError) as exc:
-            reset()
+            _pool.discard(conn)
             if retry and not last:
                 continue
             raise errors.unavailable() from exc
+        except BaseException:
+            _pool.discard(conn)
+            raise
+        _pool.give(conn)
         return rows[0][0] if rows else None
     raise AssertionError("unreachable")

@@ -12,21 +12,39 @@ from chalicelib.config import get_settings
 from chalicelib.processing import budget
 
 
-def _register_upload(key: str, map_id: str) -> str:
-    size = storage.object_size(key)
-    if size is None:
+def _register_upload(key: str, map_id: str, event_version: str | None) -> str:
+    # The event names the version it is about (S3 does, in a versioned bucket); without one,
+    # the current object is the one to register.
+    found = storage.head(key, event_version)
+    if found is None:
         logs.log("s3_object_gone", map_id=map_id)
         return "gone"
-    result = db.call("api.register_upload", retry=True, p_object_key=key, p_size=size)
+    size = int(found["ContentLength"])
+    version = found.get("VersionId") if found.get("VersionId") not in (None, "null") else None
+    result = db.call(
+        "api.register_upload",
+        retry=True,
+        p_object_key=key,
+        p_size=size,
+        p_version=version,
+        p_etag=str(found.get("ETag", "")).strip('"') or None,
+    )
     action: str = result["action"]
     logs.request_id.set(result.get("request_id") or "-")
     if action in ("enqueue", "noop"):
-        storage.clear_pending_tag(key)
+        storage.clear_pending_tag(key, result.get("version"))
     if action == "enqueue":
         jobs.enqueue_processing(map_id, result.get("request_id"))
     elif action == "orphan":
         # Rows exist before any upload URL does: no row means the map was deleted.
         storage.delete_map_objects(map_id)
+    elif action == "stray" and version:
+        # Bytes sent again through an upload slot after the map was registered: they are not
+        # the map (which stays the pinned version, checked and processed); remove them.
+        storage.delete_version(key, version)
+        logs.log("s3_stray_upload_removed", "warning", map_id=map_id, status=result.get("status"))
+    elif action == "replaced":
+        logs.log("s3_registered_object_replaced", "error", map_id=map_id)
     logs.log("s3_upload_registered", map_id=map_id, action=action, size=size)
     return action
 
@@ -57,7 +75,8 @@ def register_uploads(event: dict[str, Any]) -> list[str]:
         map_id = storage.map_id_of_original(key) if ours else None
         external = storage.parse_external_key(key) if ours else None
         if map_id:
-            actions.append(_register_upload(key, map_id))
+            version = s3.get("object", {}).get("versionId")
+            actions.append(_register_upload(key, map_id, version if version != "null" else None))
         elif external:
             actions.append(_register_external(*external))
         else:

@@ -89,9 +89,20 @@ def presigned_post(key: str, size: int, expires_in: int) -> dict[str, Any]:
     return post
 
 
-def clear_pending_tag(key: str) -> None:
+def _version(version: str | None) -> dict[str, str]:
+    # "null" is the version id S3 reports for objects written while versioning was off.
+    return {"VersionId": version} if version else {}
+
+
+def clear_pending_tag(key: str, version: str | None = None) -> None:
     """The upload is registered: take it out of the lifecycle rule's reach (idempotent)."""
-    client().delete_object_tagging(Bucket=get_settings().bucket, Key=key)
+    client().delete_object_tagging(Bucket=get_settings().bucket, Key=key, **_version(version))
+
+
+def delete_version(key: str, version: str | None) -> None:
+    """Remove one version of an object for good (without a version: the object, in a bucket
+    without versioning)."""
+    client().delete_object(Bucket=get_settings().bucket, Key=key, **_version(version))
 
 
 def content_disposition(filename: str) -> str:
@@ -106,11 +117,14 @@ def presigned_get(
     media_type: str | None,
     expires_in: int,
     content_encoding: str | None = None,
+    version: str | None = None,
 ) -> str:
-    """A short-lived download URL that makes browsers save the file under its name."""
+    """A short-lived download URL of exactly `version` (when given) that makes browsers save
+    the file under its name."""
     params = {
         "Bucket": get_settings().bucket,
         "Key": key,
+        **_version(version),
         "ResponseContentDisposition": content_disposition(filename),
         "ResponseContentType": media_type or "application/octet-stream",
     }
@@ -136,12 +150,14 @@ def put_file(key: str, path: str, content_type: str, content_encoding: str | Non
     client().upload_file(path, get_settings().bucket, key, ExtraArgs=extra)
 
 
-def head(key: str) -> dict[str, Any] | None:
-    """The object's HEAD (ContentLength, Metadata, …), or None when it does not exist."""
+def head(key: str, version: str | None = None) -> dict[str, Any] | None:
+    """The object's HEAD (ContentLength, VersionId, ETag, …), or None when it does not exist."""
     from botocore.exceptions import ClientError
 
     try:
-        found: dict[str, Any] = client().head_object(Bucket=get_settings().bucket, Key=key)
+        found: dict[str, Any] = client().head_object(
+            Bucket=get_settings().bucket, Key=key, **_version(version)
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
@@ -165,9 +181,20 @@ def read_small(key: str, limit: int = 64 * 1024) -> bytes:
     return data
 
 
-def iter_object(key: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
-    """The object's bytes in chunks, read once, in constant memory."""
-    body = client().get_object(Bucket=get_settings().bucket, Key=key)["Body"]
+def pinned(version: str | None, etag: str | None) -> dict[str, str]:
+    """The GetObject arguments that read exactly the registered object: its version, or (in a
+    bucket without versioning) only while its ETag is unchanged."""
+    if version:
+        return {"VersionId": version}
+    return {"IfMatch": etag} if etag else {}
+
+
+def iter_object(
+    key: str, chunk_bytes: int = CHUNK_BYTES, *, pin: dict[str, str] | None = None
+) -> Iterator[bytes]:
+    """The object's bytes (of the `pinned()` version when given) in chunks, read once, in
+    constant memory."""
+    body = client().get_object(Bucket=get_settings().bucket, Key=key, **(pin or {}))["Body"]
     try:
         yield from body.iter_chunks(chunk_bytes)
     finally:
@@ -205,13 +232,16 @@ def newest_object_age_seconds(map_id: str) -> float | None:
 
 
 def delete_map_objects(map_id: str) -> int:
-    """Remove every object under the map's prefix; returns how many were removed."""
+    """Remove every object under the map's prefix, every version of it and every delete
+    marker (the bucket is versioned: a plain delete would keep the bytes); returns how many
+    object versions were removed."""
     bucket = get_settings().bucket
     removed = 0
-    paginator = client().get_paginator("list_objects_v2")
+    paginator = client().get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket, Prefix=map_prefix(map_id)):
-        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        found = page.get("Versions", []) + page.get("DeleteMarkers", [])
+        keys = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in found]
         if keys:
             client().delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            removed += len(keys)
+            removed += len(page.get("Versions", []))
     return removed

@@ -1,6 +1,8 @@
-"""`chalice local`, with one difference: a path no route matches answers 404 in the contract's
+"""`chalice local`, with two differences: a path no route matches answers 404 in the contract's
 error shape, as the deployed API does (its gateway responses are set by the deploy), instead
-of API Gateway's default 403 "Missing Authentication Token"."""
+of API Gateway's default 403 "Missing Authentication Token"; and the listening socket's backlog
+holds a burst of connections (socketserver's default of 5 resets the sixth client of a burst:
+a browser opening the web app, or a parallel upload, would see "connection reset")."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from typing import Any
 
 from chalice import local
 from chalice.cli import main as chalice_main
+
+LISTEN_BACKLOG = 1024
 
 
 class RouteNotFound(local.LocalGatewayException):
@@ -46,6 +50,7 @@ def install() -> None:
             ) from None
 
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
+    local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ def create_resources(
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=bucket)
+    # A map is the object version it registered (infra/resources.yaml versions the bucket too).
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

@@ -142,6 +142,7 @@ class Stack:
         ]
         argv += ["--port", str(o.api_port), "--no-autoreload"]
         api = self.spawn("API (chalice local)", argv, "api.log")
+        steps.restore_bucket(o, self.bucket, database_url)  # while the API boots
         pumps = []
         for key, (name, kinds) in PUMPS.items():
             ready = o.run_dir / f"pump-{key}.ready"
@@ -149,7 +150,6 @@ class Stack:
             argv = [sys.executable, "-m", "devstack.pump", *kinds]
             pump = self.spawn(name, argv, f"pump-{key}.log", MAPSTOCK_READY_FILE=str(ready))
             pumps.append((pump, ready))
-        steps.restore_bucket(o, self.bucket)  # while the API and the pumps boot
         self.wait_for("the API", lambda: http_ok(f"{o.api_url}/v1/health"), api.log)
         for pump, ready in pumps:
             self.wait_for(pump.name, ready.exists, pump.log)

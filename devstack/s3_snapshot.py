@@ -2,7 +2,9 @@
 
 On stop the bucket is copied to `<state>/s3/<bucket>/` (only objects whose ETag changed since the
 last copy); on start the copy is put back. Files are named by the SHA-256 of their key, so no
-key ever becomes a path.
+key ever becomes a path. The bucket is versioned and maps are pinned to their object's version:
+a restored object gets a new version id, so restore() reports (key, old id, new id) for the
+caller to re-pin before any S3 event of the restored objects is handled.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def save(s3: Any, bucket: str, root: Path, should_stop: Callable[[], bool]) -> t
         os.replace(tmp, target)
         manifest[key] = {
             "etag": response["ETag"],
+            "version": response.get("VersionId"),
             "content_type": response.get("ContentType") or "binary/octet-stream",
             "metadata": response.get("Metadata") or {},
         }
@@ -77,11 +80,12 @@ def save(s3: Any, bucket: str, root: Path, should_stop: Callable[[], bool]) -> t
     return saved, len(gone)
 
 
-def restore(s3: Any, bucket: str, root: Path) -> int:
-    """Put every saved object back into the (empty, freshly started) bucket; returns how many."""
+def restore(s3: Any, bucket: str, root: Path) -> list[dict[str, str | None]]:
+    """Put every saved object back into the (empty, freshly started) bucket; returns
+    {"key", "old", "new"} version ids for each object restored."""
     folder = _folder(root, bucket)
     manifest = _load_manifest(folder)
-    restored = 0
+    restored: list[dict[str, str | None]] = []
     for key, entry in list(manifest.items()):
         path = _object_file(folder, key)
         if not path.is_file():
@@ -98,7 +102,8 @@ def restore(s3: Any, bucket: str, root: Path) -> int:
         # A multipart upload's ETag differs from a single PUT's: remember the new one so the
         # next save does not copy the same bytes again.
         entry["etag"] = response["ETag"]
-        restored += 1
+        restored.append({"key": key, "old": entry.get("version"), "new": response.get("VersionId")})
+        entry["version"] = response.get("VersionId")
     if manifest or folder.exists():
         folder.mkdir(parents=True, exist_ok=True)
         _write_manifest(folder, manifest)

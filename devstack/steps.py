@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from devstack import s3_snapshot
@@ -47,14 +48,26 @@ def create_aws_resources(o: Options, bucket: str, queue: str) -> dict[str, str]:
     return create_resources(o.aws_endpoint, bucket, queue, notify_queue=NOTIFY_QUEUE)
 
 
-def restore_bucket(o: Options, bucket: str) -> None:
-    """Put the objects saved at the last stop back into the fresh (in-memory) bucket."""
+def restore_bucket(o: Options, bucket: str, database_url: str) -> None:
+    """Put the objects saved at the last stop back into the fresh (in-memory) bucket and pin
+    the maps to the restored versions; run it before the event pumps start."""
     import boto3
+
+    from chalicelib import db
 
     s3 = boto3.client("s3", endpoint_url=o.aws_endpoint)
     # Each restored upload raises its S3 event again: a map whose job was lost (the queues
-    # live in memory too) is queued anew; for every other map the event changes nothing.
-    s3_snapshot.restore(s3, bucket, o.state / "s3")
+    # live in memory too) is queued anew; for every other map the event changes nothing. The
+    # events wait in the queue until the pumps start, and by then the maps name the new
+    # versions (otherwise a restored object would look like stray bytes and be removed).
+    restored = s3_snapshot.restore(s3, bucket, o.state / "s3")
+    if not restored:
+        return
+    conn = db.connect(database_url, timeout=30)
+    try:
+        conn.run(f"SELECT ops.repin_object_versions({db.literal(json.dumps(restored))})")
+    finally:
+        conn.close()
 
 
 def save_bucket(o: Options, bucket: str, should_stop: Callable[[], bool]) -> None:

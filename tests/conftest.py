@@ -380,15 +380,22 @@ class Pipeline:
         )
         return response.status_code
 
-    def s3_event(self, map_id: str, event_name: str = "ObjectCreated:Post") -> dict[str, Any]:
+    def s3_event(
+        self, map_id: str, event_name: str = "ObjectCreated:Post", version: str | None = None
+    ) -> dict[str, Any]:
+        """The event S3 sends for the map's upload (its current version, unless `version`)."""
         from tests.events import s3_object_created
 
         key = f"maps/{map_id}/original"
-        head = self.s3.head_object(Bucket=BUCKET, Key=key)
-        return s3_object_created(BUCKET, key, head["ContentLength"], event_name)
+        head = self.s3.head_object(
+            Bucket=BUCKET, Key=key, **({"VersionId": version} if version else {})
+        )
+        return s3_object_created(
+            BUCKET, key, head["ContentLength"], event_name, version_id=head.get("VersionId")
+        )
 
-    def deliver_s3(self, map_id: str, times: int = 1) -> None:
-        event = self.s3_event(map_id)
+    def deliver_s3(self, map_id: str, times: int = 1, version: str | None = None) -> None:
+        event = self.s3_event(map_id, version=version)
         for _ in range(times):
             self.client.lambda_.invoke("on_upload", event)
 

@@ -25,7 +25,10 @@ def take_jobs(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 def run_job(s3: Any, job: dict[str, Any], *, corrupt_checksum: bool = False) -> bytes:
     """Do the job (gzip for text vectors) and write the result; returns the bytes written."""
     assert job["version"] == 1
-    source = s3.get_object(Bucket=job["source"]["bucket"], Key=job["source"]["key"])["Body"].read()
+    pinned = {"VersionId": job["source"]["version_id"]} if job["source"].get("version_id") else {}
+    source = s3.get_object(Bucket=job["source"]["bucket"], Key=job["source"]["key"], **pinned)[
+        "Body"
+    ].read()
     assert hashlib.sha256(source).hexdigest() == job["source"]["sha256"]
     assert job["task"] == "gzip", "this stand-in only gzips"
     result = gzip.compress(source, mtime=0)

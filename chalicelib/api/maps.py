@@ -148,6 +148,7 @@ def download_map(map_id: str) -> Response:
         target["media_type"],
         ttl,
         target.get("content_encoding"),
+        target.get("version"),
     )
     logs.log("map_download", map_id=map_id, variant=target["variant"])
     if redirect == "false":

@@ -25,7 +25,13 @@ def needed(size: int, file_format: str, settings: Settings) -> bool:
 
 
 def job_document(
-    map_id: str, job_id: str, request_id: str | None, spooled: Any, found: Any, settings: Settings
+    map_id: str,
+    job_id: str,
+    request_id: str | None,
+    spooled: Any,
+    found: Any,
+    settings: Settings,
+    version: str | None = None,
 ) -> dict[str, Any]:
     """The message the external system receives (version 1, documented in the README)."""
     prefix = storage.external_prefix(map_id, job_id)
@@ -39,6 +45,8 @@ def job_document(
         "source": {
             "bucket": settings.bucket,
             "key": storage.original_key(map_id),
+            # The version checked and inspected: a later object under the key is not the map.
+            "version_id": version,
             "size": spooled.size,
             "sha256": spooled.sha256,
             "format": found.format,
@@ -61,7 +69,15 @@ def hand_off(
 
     job_id = str(uuid.uuid4())
     jobs.publish_external(
-        job_document(map_id, job_id, claim.get("request_id"), spooled, found, settings)
+        job_document(
+            map_id,
+            job_id,
+            claim.get("request_id"),
+            spooled,
+            found,
+            settings,
+            claim.get("object_version"),
+        )
     )
     recorded = db.call(
         "api.hand_off_external",
@@ -75,10 +91,10 @@ def hand_off(
     logs.log("external_handoff", map_id=map_id, job_id=job_id, recorded=recorded)
 
 
-def _hash_object(key: str) -> tuple[int, str]:
+def _hash_object(key: str, version: str | None) -> tuple[int, str]:
     digest = hashlib.sha256()
     size = 0
-    for chunk in storage.iter_object(key):
+    for chunk in storage.iter_object(key, pin=storage.pinned(version, None)):
         size += len(chunk)
         digest.update(chunk)
     return size, digest.hexdigest()
@@ -103,11 +119,12 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
     try:
         head = storage.head(key)
         declared = (head or {}).get("Metadata", {}).get("sha256", "").lower()
-        size, sha256 = _hash_object(key) if head else (0, "")
+        version = (head or {}).get("VersionId")
+        size, sha256 = _hash_object(key, version) if head else (0, "")
         if not head or not declared or declared != sha256:
             # Not (yet) a verifiable result: drop it and keep waiting until the deadline.
             if head:
-                storage.client().delete_object(Bucket=settings.bucket, Key=key)
+                storage.delete_version(key, version)
             db.call("api.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
             logs.log("external_result_unverified", "warning", map_id=map_id, job_id=job_id)
             return "unverified"

@@ -82,10 +82,16 @@ def spool_chunks(
 
 
 def spool(
-    key: str, limit: int, directory: str | None = None, *, budget: Budget | None = None
+    key: str,
+    limit: int,
+    directory: str | None = None,
+    *,
+    budget: Budget | None = None,
+    pin: dict[str, str] | None = None,
 ) -> Spooled:
-    """Stream an S3 object once into a temp file (see spool_chunks)."""
-    return spool_chunks(storage.iter_object(key), limit, directory, budget=budget)
+    """Stream an S3 object (the `storage.pinned()` version) once into a temp file (see
+    spool_chunks)."""
+    return spool_chunks(storage.iter_object(key, pin=pin), limit, directory, budget=budget)
 
 
 def bbox_of(metadata: dict[str, Any]) -> list[float] | None:
@@ -211,7 +217,8 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
     workdir = tempfile.mkdtemp(prefix="mapstock-job-", dir=os.environ.get("MAPSTOCK_TMP_DIR"))
     try:
         with job.step("spool"):
-            spooled = spool(claim["object_key"], declared_size, workdir, budget=job)
+            pin = storage.pinned(claim.get("object_version"), claim.get("object_etag"))
+            spooled = spool(claim["object_key"], declared_size, workdir, budget=job, pin=pin)
         if spooled.size != declared_size:
             raise ContentRejected(
                 "size_mismatch", "The stored object's size differs from the declared one."
@@ -226,7 +233,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             found = _inspect(spooled.path, job)
         # Second line of defence: a map about to be kept must not stay in the lifecycle
         # rule's reach should its S3 event have failed to untag it.
-        storage.clear_pending_tag(claim["object_key"])
+        storage.clear_pending_tag(claim["object_key"], claim.get("object_version"))
         if external.needed(spooled.size, found.format, settings):
             with job.step("handoff"):
                 external.hand_off(map_id, lease, claim, spooled, found, settings)

@@ -77,9 +77,9 @@ BEGIN
                                   'media_type', m.variant_media_type,
                                   'content_encoding', m.variant_encoding, 'variant', 'optimized');
     END IF;
-    RETURN jsonb_build_object('object_key', m.object_key, 'filename', m.filename,
-                              'media_type', m.media_type, 'content_encoding', NULL,
-                              'variant', 'original');
+    RETURN jsonb_build_object('object_key', m.object_key, 'version', m.object_version,
+                              'filename', m.filename, 'media_type', m.media_type,
+                              'content_encoding', NULL, 'variant', 'original');
 END
 $$;
 COMMENT ON FUNCTION api.record_download(uuid, integer, uuid, text) IS 'Count a download and return what to presign; MS404, MSNRD.';

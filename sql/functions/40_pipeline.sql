@@ -1,7 +1,8 @@
 -- The event pipeline: register an upload (S3 event), claim / complete / reject / release /
 -- fail processing (SQS). Every change is one conditional UPDATE: a duplicate is a no-op.
 
-CREATE OR REPLACE FUNCTION api.register_upload(p_object_key text, p_size bigint) RETURNS jsonb
+CREATE OR REPLACE FUNCTION api.register_upload(p_object_key text, p_size bigint,
+                                               p_version text, p_etag text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     m app.maps;
@@ -11,31 +12,57 @@ BEGIN
         -- Rows are created before any upload URL exists, so an object without one was deleted.
         RETURN jsonb_build_object('action', 'orphan');
     END IF;
+    -- Once pinned, the map is that object: any other version under its key is stray bytes
+    -- (a presigned POST used again while its policy was still valid), never the map's.
+    IF m.object_version IS NOT NULL AND p_version IS DISTINCT FROM m.object_version THEN
+        RETURN jsonb_build_object('action', 'stray', 'map_id', m.id, 'status', m.status,
+                                  'version', m.object_version, 'request_id', m.request_id);
+    END IF;
+    IF m.object_version IS NULL AND m.object_etag IS NOT NULL AND p_version IS NULL
+       AND p_etag IS DISTINCT FROM m.object_etag THEN
+        -- An unversioned bucket: the registered bytes were overwritten and are gone. Never
+        -- let the new bytes pass as the checked map: it ends rejected (a new upload is needed).
+        UPDATE app.maps SET status = 'rejected', stage = NULL, error_code = 'object_replaced',
+            error_message = 'The stored file was overwritten after it was registered; upload it again.',
+            lease_token = NULL, lease_until = NULL, processed_at = now(),
+            updated_at = clock_timestamp()
+        WHERE id = m.id AND status <> 'rejected';
+        RETURN jsonb_build_object('action', 'replaced', 'map_id', m.id,
+                                  'request_id', m.request_id);
+    END IF;
     IF m.status = 'uploaded' THEN
         -- Registered (a direct upload, or a repeated event) but not processed yet: queue again.
         -- A job is a conditional claim, so an extra one is a no-op, and a lost one is healed.
-        RETURN jsonb_build_object('action', 'enqueue', 'map_id', m.id, 'request_id', m.request_id);
+        UPDATE app.maps SET object_version = coalesce(object_version, p_version),
+            object_etag = coalesce(object_etag, p_etag)
+        WHERE id = m.id AND (object_version IS NULL AND object_etag IS NULL);
+        RETURN jsonb_build_object('action', 'enqueue', 'map_id', m.id, 'request_id', m.request_id,
+                                  'version', coalesce(m.object_version, p_version));
     END IF;
     IF m.status <> 'awaiting_upload' THEN
         RETURN jsonb_build_object('action', 'noop', 'map_id', m.id, 'status', m.status,
+                                  'version', coalesce(m.object_version, p_version),
                                   'request_id', m.request_id);
     END IF;
     IF p_size <> m.declared_size THEN
         UPDATE app.maps SET status = 'rejected', size = p_size, error_code = 'size_mismatch',
             error_message = format('Uploaded %s bytes, declared %s.', p_size, m.declared_size),
+            object_version = p_version, object_etag = p_etag,
             uploaded_at = now(), processed_at = now(), updated_at = clock_timestamp()
         WHERE id = m.id;
         RETURN jsonb_build_object('action', 'rejected', 'map_id', m.id,
-                                  'request_id', m.request_id);
+                                  'request_id', m.request_id, 'version', p_version);
     END IF;
     UPDATE app.maps SET status = 'uploaded', size = p_size, uploaded_at = now(),
+        object_version = p_version, object_etag = p_etag,
         upload_expires_at = NULL, updated_at = clock_timestamp()
     WHERE id = m.id;
-    RETURN jsonb_build_object('action', 'enqueue', 'map_id', m.id, 'request_id', m.request_id);
+    RETURN jsonb_build_object('action', 'enqueue', 'map_id', m.id, 'request_id', m.request_id,
+                              'version', p_version);
 END
 $$;
-COMMENT ON FUNCTION api.register_upload(text, bigint)
-    IS 'S3 event: awaiting_upload -> uploaded (enqueue) or rejected (size); later events change nothing.';
+COMMENT ON FUNCTION api.register_upload(text, bigint, text, text)
+    IS 'S3 event: awaiting_upload -> uploaded (enqueue, pinning the object version) or rejected (size); a version other than the pinned one is stray.';
 
 CREATE OR REPLACE FUNCTION api.claim_processing(p_id uuid, p_lease_seconds integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
@@ -58,7 +85,8 @@ BEGIN
                                   (SELECT status FROM app.maps WHERE id = p_id));
     END IF;
     RETURN jsonb_build_object('claimed', true, 'lease_token', m.lease_token,
-                              'object_key', m.object_key, 'declared_size', m.declared_size,
+                              'object_key', m.object_key, 'object_version', m.object_version,
+                              'object_etag', m.object_etag, 'declared_size', m.declared_size,
                               'declared_sha256', m.declared_sha256, 'request_id', m.request_id,
                               'attempts', m.attempts);
 END
@@ -286,3 +314,16 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp 
     SELECT coalesce(jsonb_agg(id), '[]') FROM app.maps WHERE id = ANY (p_ids::uuid[])
 $$;
 COMMENT ON FUNCTION api.existing_maps(text[]) IS 'Orphan sweep: which of these map ids still have a row.';
+
+CREATE OR REPLACE FUNCTION ops.repin_object_versions(p_objects jsonb) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    WITH moved AS (
+        UPDATE app.maps m SET object_version = o.new
+        FROM jsonb_to_recordset(p_objects) AS o(key text, old text, new text)
+        WHERE m.object_key = o.key AND m.object_version IS NOT DISTINCT FROM o.old
+          AND o.new IS NOT NULL
+        RETURNING 1)
+    SELECT count(*)::integer FROM moved
+$$;
+COMMENT ON FUNCTION ops.repin_object_versions(jsonb)
+    IS 'make run: the local bucket was restored from disk; maps now name the restored versions [{key, old, new}].';

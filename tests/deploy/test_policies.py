@@ -30,6 +30,14 @@ def _grants(policy: dict[str, Any]) -> set[Grant]:
     return grants
 
 
+_VERSIONED = {
+    "s3:GetObject": "s3:GetObjectVersion",
+    "s3:DeleteObject": "s3:DeleteObjectVersion",
+    "s3:ListBucket": "s3:ListBucketVersions",
+    "s3:DeleteObjectTagging": "s3:DeleteObjectVersionTagging",
+}
+
+
 def _allowed(stage: Stage, handler: str) -> set[Grant]:
     """The list the issue asks for, per function, spelled out."""
     bucket = f"arn:aws:s3:::{stage.bucket}"
@@ -88,7 +96,11 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
         },
         "orphan_sweeper": {("s3:DeleteObject", maps, none), ("s3:ListBucket", bucket, prefixed)},
     }
-    return grants | per_function[handler]
+    own = per_function[handler]
+    # The bucket is versioned (a map is the version it registered): each read, delete, list
+    # and untag of map objects comes with its version form, on the same resources.
+    versioned = {(_VERSIONED[a], r, c) for a, r, c in own if a in _VERSIONED}
+    return grants | own | versioned
 
 
 def _policy(stage: str, handler: str) -> dict[str, Any]:

@@ -35,7 +35,12 @@ def test_bucket_is_private_encrypted_retained_and_tls_only(template: dict[str, A
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    assert "VersioningConfiguration" not in props  # a deleted map must really be gone
+    # Versioned, so a map is the version it registered; what a delete leaves is expired.
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    noncurrent = rules["remove-noncurrent-versions"]
+    assert noncurrent["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    assert noncurrent["ExpiredObjectDeleteMarker"] is True
     assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
     (statement,) = template["Resources"]["MapsBucketPolicy"]["Properties"]["PolicyDocument"][
         "Statement"

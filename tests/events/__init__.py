@@ -16,9 +16,14 @@ _SQS = json.loads((_HERE / "sqs_record.json").read_text())
 
 
 def s3_object_created(
-    bucket: str, key: str, size: int, event_name: str = "ObjectCreated:Post"
+    bucket: str,
+    key: str,
+    size: int,
+    event_name: str = "ObjectCreated:Post",
+    version_id: str | None = None,
 ) -> dict[str, Any]:
-    """An S3 notification as Lambda receives it: the key URL-encoded (spaces as '+')."""
+    """An S3 notification as Lambda receives it: the key URL-encoded (spaces as '+'), and the
+    object's versionId when the bucket is versioned."""
     event = copy.deepcopy(_S3)
     record = event["Records"][0]
     record["eventName"] = event_name
@@ -26,6 +31,8 @@ def s3_object_created(
     record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     record["s3"]["object"]["key"] = quote_plus(key, safe="/")
     record["s3"]["object"]["size"] = size
+    if version_id is not None:
+        record["s3"]["object"]["versionId"] = version_id
     return event
 
 

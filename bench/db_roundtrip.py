@@ -1,0 +1,109 @@
+"""What one stored-function call costs against a bare `SELECT 1` on the same connection.
+
+Times `db.call('api.get_map', …)` (a public map read by a guest: the function's cheapest real
+path) the way the app makes it (literals inlined, one simple-query message), next to pg8000's
+parameterised run() (unnamed prepare/bind/execute) and a named prepared statement, all against a
+bare `SELECT 1`. Target: db.call p50 <= 2.5x SELECT 1.
+
+    .venv/bin/python bench/db_roundtrip.py [calls]      (DATABASE_URL, else an embedded server)
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from chalicelib import db  # noqa: E402
+from chalicelib.migrate import migrate  # noqa: E402
+from devstack.postgres import LocalPostgres  # noqa: E402
+
+
+def _timings(run: Callable[[], Any], calls: int) -> list[float]:
+    for _ in range(200):  # warm the connection, the plan cache and the CPU
+        run()
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _seed(conn: Any) -> str:
+    owner = uuid.uuid4()
+    map_id = uuid.uuid4()
+    conn.run(
+        "INSERT INTO app.users (id, username, password_hash) VALUES (:id, :name, 'x')",
+        id=owner,
+        name=f"bench{owner.hex[:8]}",
+    )
+    conn.run(
+        "INSERT INTO app.maps (id, owner_id, title, filename, visibility, status, declared_size,"
+        " size, object_key) VALUES (:id, :owner, 'Bench', 'bench.tif', 'public', 'ready', 1, 1,"
+        " :key)",
+        id=map_id,
+        owner=owner,
+        key=f"maps/{map_id}/original",
+    )
+    return str(map_id)
+
+
+def measure(url: str, calls: int) -> None:
+    os.environ["DATABASE_URL"] = url
+    conn = db.connect(url)
+    migrate(conn)
+    map_id = _seed(conn)
+    args = {"p_caller": None, "p_token_version": None, "p_id": map_id}
+    prepared = conn.prepare(
+        "SELECT api.get_map(p_caller => :p_caller, p_token_version => :p_token_version,"
+        " p_id => :p_id)"
+    )
+    cases: dict[str, Callable[[], Any]] = {
+        "SELECT 1 (simple query)": lambda: conn.run("SELECT 1"),
+        "db.call api.get_map (inlined literals)": lambda: db.call("api.get_map", **args),
+        "parameterised run() api.get_map": lambda: conn.run(
+            "SELECT api.get_map(p_caller => :p_caller, p_token_version => :p_token_version,"
+            " p_id => :p_id)",
+            **args,
+        ),
+        "named prepared statement api.get_map": lambda: prepared.run(**args),
+    }
+    p50 = {}
+    for label, run in cases.items():
+        samples = _timings(run, calls)
+        p50[label] = statistics.median(samples)
+        p90 = statistics.quantiles(samples, n=10)[-1]
+        print(f"{label:<42} p50 {p50[label]:6.3f} ms   p90 {p90:6.3f} ms   (n={calls})")
+    base = p50["SELECT 1 (simple query)"]
+    for label in list(cases)[1:]:
+        print(f"{label:<42} {p50[label] / base:4.2f}x SELECT 1")
+    print("target: db.call <= 2.50x SELECT 1")
+    conn.close()
+
+
+def main() -> None:
+    calls = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    if os.environ.get("DATABASE_URL"):
+        measure(os.environ["DATABASE_URL"], calls)
+        return
+    root = Path(tempfile.mkdtemp(prefix="mapstock-bench-pg-"))
+    os.chmod(root, 0o755)  # noqa: S103 - the unprivileged server account must reach it
+    server = LocalPostgres(root / "pg")
+    try:
+        measure(server.start(), calls)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
