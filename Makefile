@@ -51,7 +51,10 @@ destroy: $(STAMP)
 	@test -n "$(STAGE)" || { echo "usage: make destroy STAGE=dev|prod [CONFIRM=prod]"; exit 2; }
 	$(BIN)/python -m deploy destroy --stage "$(STAGE)"
 
+# As root in a folder `nobody` cannot reach, .local/postgres links to the cluster kept in
+# /var/lib/mapstock-dev (devstack/postgres.py): wiped with it.
 clean:
+	@target=$$(readlink .local/postgres); case "$$target" in /var/lib/mapstock-dev/cluster-*) rm -rf -- "$$target";; esac
 	rm -rf .local
 
 distclean: clean
