@@ -4,10 +4,10 @@ from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, S3Event, SQSEvent
 
 from chalicelib import config, events, http
-from chalicelib.api import auth, health, maps, uploads, users
+from chalicelib.api import auth, health, maps, multipart, uploads, users
 
 app = Chalice(app_name="mapstock")
-for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, maps.bp):
+for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, multipart.bp, maps.bp):
     app.register_blueprint(blueprint, url_prefix="/v1")
 http.install(app)
 

@@ -46,6 +46,9 @@ class Settings:
     token_ttl_seconds: int
     max_direct_upload_bytes: int
     max_upload_bytes: int
+    multipart_threshold_bytes: int
+    multipart_part_bytes: int
+    upload_expiry_hours: int
     upload_url_ttl_seconds: int
     download_url_ttl_seconds: int
     default_quota_maps: int
@@ -131,7 +134,15 @@ def get_settings() -> Settings:
         queue_url=os.environ.get("MAPSTOCK_QUEUE_URL") or None,
         token_ttl_seconds=_int("TOKEN_TTL_SECONDS", 3600, minimum=60, maximum=86400),
         max_direct_upload_bytes=_int("MAX_DIRECT_UPLOAD_BYTES", 4 * MIB, minimum=1),
-        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 5 * GIB, minimum=1, maximum=5 * GIB),
+        # S3's largest object is 5 TiB; presigned POST carries up to 5 GiB, multipart the rest.
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 100 * GIB, minimum=1, maximum=5 * 1024 * GIB),
+        multipart_threshold_bytes=_int(
+            "MULTIPART_THRESHOLD_BYTES", 64 * MIB, minimum=1, maximum=5 * GIB
+        ),
+        # The smallest part the server hands out (S3 needs >= 5 MiB but for the last part;
+        # tests lower it together with moto's S3_UPLOAD_PART_MIN_SIZE).
+        multipart_part_bytes=_int("MULTIPART_PART_BYTES", 16 * MIB, minimum=1, maximum=5 * GIB),
+        upload_expiry_hours=_int("UPLOAD_EXPIRY_HOURS", 24, minimum=1, maximum=24 * 30),
         upload_url_ttl_seconds=_int("UPLOAD_URL_TTL_SECONDS", 3600, minimum=60, maximum=7 * 86400),
         download_url_ttl_seconds=_int("DOWNLOAD_URL_TTL_SECONDS", 300, minimum=10, maximum=300),
         default_quota_maps=_int("DEFAULT_QUOTA_MAPS", 1000),

@@ -29,6 +29,10 @@ def not_found(message: str = "Not found.") -> ApiError:
     return ApiError(404, "not_found", message)
 
 
+def conflict(message: str) -> ApiError:
+    return ApiError(409, "conflict", message)
+
+
 def too_large(message: str) -> ApiError:
     return ApiError(413, "too_large", message)
 

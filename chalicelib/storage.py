@@ -94,6 +94,101 @@ def _version(version: str | None) -> dict[str, str]:
     return {"VersionId": version} if version else {}
 
 
+def create_multipart(key: str) -> str:
+    """Start a multipart upload of `key` (tagged pending like a presigned POST); its id."""
+    started = client().create_multipart_upload(
+        Bucket=get_settings().bucket,
+        Key=key,
+        ContentType="application/octet-stream",
+        Tagging=f"{PENDING_TAG}=pending",
+    )
+    return str(started["UploadId"])
+
+
+def presigned_part(key: str, upload_id: str, part_number: int, size: int, expires_in: int) -> str:
+    """A PUT URL for one part; its Content-Length is signed, so S3 takes exactly `size` bytes."""
+    url: str = client().generate_presigned_url(
+        "upload_part",
+        Params={
+            "Bucket": get_settings().bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+            "ContentLength": size,
+        },
+        ExpiresIn=expires_in,
+    )
+    return url
+
+
+def list_parts(key: str, upload_id: str) -> list[dict[str, Any]]:
+    """The parts S3 holds for an upload: [{"part_number", "size", "etag"}] in order; raises
+    KeyError when the upload does not exist (any more)."""
+    from botocore.exceptions import ClientError
+
+    parts: list[dict[str, Any]] = []
+    try:
+        pages = (
+            client()
+            .get_paginator("list_parts")
+            .paginate(Bucket=get_settings().bucket, Key=key, UploadId=upload_id)
+        )
+        for page in pages:
+            for part in page.get("Parts", []):
+                parts.append(
+                    {
+                        "part_number": int(part["PartNumber"]),
+                        "size": int(part["Size"]),
+                        "etag": str(part["ETag"]).strip('"'),
+                    }
+                )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+            raise KeyError(upload_id) from None
+        raise
+    return sorted(parts, key=lambda p: p["part_number"])
+
+
+def complete_multipart(key: str, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Assemble the object from `parts` ([{"part_number", "etag"}]); S3's answer."""
+    done: dict[str, Any] = client().complete_multipart_upload(
+        Bucket=get_settings().bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={
+            "Parts": [{"PartNumber": p["part_number"], "ETag": f'"{p["etag"]}"'} for p in parts]
+        },
+    )
+    return done
+
+
+def abort_multipart(key: str, upload_id: str) -> None:
+    """Give up an upload and free its parts (an upload already gone is fine)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        client().abort_multipart_upload(Bucket=get_settings().bucket, Key=key, UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+            raise
+
+
+def abort_map_uploads(map_id: str) -> int:
+    """Abort every unfinished multipart upload under the map's prefix; returns how many."""
+    bucket = get_settings().bucket
+    aborted = 0
+    pages = (
+        client()
+        .get_paginator("list_multipart_uploads")
+        .paginate(Bucket=bucket, Prefix=map_prefix(map_id))
+    )
+    for page in pages:
+        for upload in page.get("Uploads", []):
+            abort_multipart(upload["Key"], upload["UploadId"])
+            aborted += 1
+    return aborted
+
+
 def clear_pending_tag(key: str, version: str | None = None) -> None:
     """The upload is registered: take it out of the lifecycle rule's reach (idempotent)."""
     client().delete_object_tagging(Bucket=get_settings().bucket, Key=key, **_version(version))
@@ -233,9 +328,11 @@ def newest_object_age_seconds(map_id: str) -> float | None:
 
 def delete_map_objects(map_id: str) -> int:
     """Remove every object under the map's prefix, every version of it and every delete
-    marker (the bucket is versioned: a plain delete would keep the bytes); returns how many
-    object versions were removed."""
+    marker (the bucket is versioned: a plain delete would keep the bytes), and abort its
+    unfinished multipart uploads (their parts are stored too); returns how many object
+    versions were removed."""
     bucket = get_settings().bucket
+    abort_map_uploads(map_id)
     removed = 0
     paginator = client().get_paginator("list_object_versions")
     for page in paginator.paginate(Bucket=bucket, Prefix=map_prefix(map_id)):

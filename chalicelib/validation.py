@@ -37,7 +37,7 @@ SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "str" | "text" | "int" | "date" | "choice"
+    kind: str  # "str" | "text" | "int" | "bool" | "date" | "choice"
     required: bool = False
     nullable: bool = False
     max_length: int = 200
@@ -74,6 +74,10 @@ def check_value(name: str, value: Any, field: Field) -> Any:
             raise errors.invalid(f"{name}: must be an integer.")
         if not field.minimum <= value <= field.maximum:
             raise errors.invalid(f"{name}: must be between {field.minimum} and {field.maximum}.")
+        return value
+    if field.kind == "bool":
+        if not isinstance(value, bool):
+            raise errors.invalid(f"{name}: must be true or false.")
         return value
     if not isinstance(value, str):
         raise errors.invalid(f"{name}: must be a string.")

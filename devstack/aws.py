@@ -12,6 +12,13 @@ LOCAL_CREDENTIALS = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 MAX_RECEIVE_COUNT = 5
+LOCAL_CORS_RULE = {
+    "AllowedMethods": ["POST", "PUT", "GET", "HEAD"],
+    "AllowedOrigins": ["http://127.0.0.1:*", "http://localhost:*"],
+    "AllowedHeaders": ["*"],
+    "ExposeHeaders": ["ETag", "Content-Length", "Content-Disposition"],
+    "MaxAgeSeconds": 3000,
+}
 
 
 def start_moto(port: int) -> Any:
@@ -35,6 +42,9 @@ def create_resources(
         s3.create_bucket(Bucket=bucket)
     # A map is the object version it registered (infra/resources.yaml versions the bucket too).
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    # Browsers upload straight to the bucket (presigned POST, multipart parts by PUT) and must
+    # read each part's ETag to complete the upload (as infra/resources.yaml allows).
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [LOCAL_CORS_RULE]})
     dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"

@@ -17,8 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from devstack import aws
-from devstack.postgres import LocalPostgres, free_port
+# Multipart parts of 64 KiB keep the tests small: moto reads its minimum part size from the
+# environment when first imported (S3 itself wants 5 MiB), the app its own MULTIPART_PART_BYTES.
+TEST_PART_BYTES = 64 * 1024
+os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(TEST_PART_BYTES))
+os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(8 * 1024 * 1024))
+
+from devstack import aws  # noqa: E402
+from devstack.postgres import LocalPostgres, free_port  # noqa: E402
 
 BUCKET = "mapstock-maps-local"
 QUEUE = "mapstock-processing-local"
@@ -99,6 +105,7 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
         "MAPSTOCK_BUCKET": BUCKET,
         "MAPSTOCK_QUEUE": QUEUE,
         "MAPSTOCK_SQL_DIR": str(ROOT / "sql"),
+        "MULTIPART_PART_BYTES": str(TEST_PART_BYTES),
     }
     saved = {k: os.environ.get(k) for k in [*env, "EXTERNAL_QUEUE_URL"]}
     os.environ.update(env)

@@ -10,6 +10,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib import db, errors, logs, multipart_form, storage
+from chalicelib.api import multipart
 from chalicelib.auth import Caller
 from chalicelib.config import get_settings
 from chalicelib.http import (
@@ -44,6 +45,7 @@ _PRESIGNED = {
     "filename": Field("str", required=True, max_length=255),
     "size": Field("int", required=True, minimum=1),
     "sha256": Field("str", max_length=64),
+    "multipart": Field("bool"),
 }
 _RAW_QUERY = {**_DESCRIPTIVE, "filename": Field("str", required=True, max_length=255)}
 
@@ -128,9 +130,16 @@ def _common(fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _create(
-    caller: Caller, map_id: str, args: dict[str, Any], size: int, sha256: str | None, direct: bool
+def create_row(
+    caller: Caller,
+    map_id: str,
+    args: dict[str, Any],
+    size: int,
+    sha256: str | None,
+    direct: bool,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """api.create_map for any upload form (`extra`: the multipart upload's shape)."""
     settings = get_settings()
     return db.call(
         "api.create_map",
@@ -142,15 +151,16 @@ def _create(
         p_sha256=sha256,
         p_direct=direct,
         p_request_id=logs.request_id.get(),
-        p_upload_ttl_seconds=settings.upload_url_ttl_seconds,
+        p_upload_ttl_seconds=extra.pop("p_upload_ttl_seconds", settings.upload_url_ttl_seconds),
         p_default_quota_maps=settings.default_quota_maps,
         p_default_quota_bytes=settings.default_quota_bytes,
+        **extra,
     )
 
 
 def _direct(caller: Caller, fields: dict[str, Any], data: bytes) -> Response:
     map_id = str(uuid.uuid4())
-    doc = _create(
+    doc = create_row(
         caller, map_id, _common(fields), len(data), hashlib.sha256(data).hexdigest(), True
     )
     try:
@@ -172,8 +182,10 @@ def _presigned(caller: Caller, body: dict[str, Any]) -> Response:
     sha256 = fields.get("sha256")
     if sha256 is not None and not SHA256.match(sha256):
         raise errors.invalid("sha256: must be 64 hexadecimal characters.")
+    if fields.get("multipart") or fields["size"] > settings.multipart_threshold_bytes:
+        return multipart.create(caller, fields, _common(fields), sha256)
     map_id = str(uuid.uuid4())
-    doc = _create(
+    doc = create_row(
         caller, map_id, _common(fields), fields["size"], sha256.lower() if sha256 else None, False
     )
     ttl = settings.upload_url_ttl_seconds

@@ -95,13 +95,72 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "map": {"$ref": "#/components/schemas/Map"},
             "upload": {
-                "type": "object",
-                "required": ["method", "url", "fields", "expires_at"],
-                "properties": {
-                    "method": {"const": "POST"},
-                    "url": {"type": "string"},
-                    "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "expires_at": {"type": "string", "format": "date-time"},
+                "oneOf": [
+                    {
+                        "type": "object",
+                        "required": ["method", "url", "fields", "expires_at"],
+                        "properties": {
+                            "method": {"const": "POST"},
+                            "url": {"type": "string"},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                            },
+                            "expires_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                    {
+                        "type": "object",
+                        "required": ["method", "part_size", "part_count", "expires_at"],
+                        "properties": {
+                            "method": {"const": "multipart"},
+                            "part_size": {"type": "integer", "minimum": 1},
+                            "part_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+                            "expires_at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                ]
+            },
+        },
+    },
+    "PartUrls": {
+        "type": "object",
+        "required": ["parts"],
+        "properties": {
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["part_number", "size", "url", "expires_at"],
+                    "properties": {
+                        "part_number": {"type": "integer"},
+                        "size": {"type": "integer"},
+                        "url": {"type": "string"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            }
+        },
+    },
+    "UploadState": {
+        "type": "object",
+        "required": ["method", "size", "part_size", "part_count", "parts"],
+        "properties": {
+            "method": {"const": "multipart"},
+            "size": {"type": "integer"},
+            "part_size": {"type": "integer"},
+            "part_count": {"type": "integer"},
+            "expires_at": _TIME,
+            "parts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["part_number", "size", "etag"],
+                    "properties": {
+                        "part_number": {"type": "integer"},
+                        "size": {"type": "integer"},
+                        "etag": {"type": "string"},
+                    },
                 },
             },
         },
@@ -223,9 +282,17 @@ def _paths() -> dict[str, Any]:
             "filename": {"type": "string", "minLength": 1, "maxLength": 255},
             "size": {"type": "integer", "minimum": 1},
             "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "multipart": {"type": "boolean"},
         },
         ["filename", "size"],
     )
+    part = {"type": "integer", "minimum": 1, "maximum": 10000}
+    done_parts = {
+        "type": "array",
+        "items": _object(
+            {"part_number": part, "etag": {"type": "string"}}, ["part_number", "etag"]
+        ),
+    }
     form = _object({**_DESCRIBE, "file": {"type": "string", "format": "binary"}}, ["file"])
     return {
         "/v1/health": {
@@ -367,6 +434,51 @@ def _paths() -> dict[str, Any]:
                 "parameters": [_MAP_ID],
                 "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
             },
+        },
+        "/v1/maps/{map_id}/upload": {
+            "get": {
+                "operationId": "getUpload",
+                "security": [{"bearer": []}],
+                "parameters": [_MAP_ID],
+                "responses": {**_ok(200, "UploadState"), **_errors(401, 403, 404, 409)},
+            },
+            "delete": {
+                "operationId": "abortUpload",
+                "security": [{"bearer": []}],
+                "parameters": [_MAP_ID],
+                "responses": {"204": {"description": "Aborted"}, **_errors(401, 403, 404, 409)},
+            },
+        },
+        "/v1/maps/{map_id}/upload/parts": {
+            "post": {
+                "operationId": "uploadPartUrls",
+                "security": [{"bearer": []}],
+                "parameters": [_MAP_ID],
+                "requestBody": _body(
+                    _object(
+                        {
+                            "part_numbers": {
+                                "type": "array",
+                                "items": part,
+                                "minItems": 1,
+                                "maxItems": 100,
+                                "uniqueItems": True,
+                            }
+                        },
+                        ["part_numbers"],
+                    )
+                ),
+                "responses": {**_ok(200, "PartUrls"), **_errors(400, 401, 403, 404, 409, 415)},
+            }
+        },
+        "/v1/maps/{map_id}/upload/complete": {
+            "post": {
+                "operationId": "completeUpload",
+                "security": [{"bearer": []}],
+                "parameters": [_MAP_ID],
+                "requestBody": _body(_object({"parts": done_parts}, ["parts"])),
+                "responses": {**_ok(200, "Map"), **_errors(400, 401, 403, 404, 409, 415)},
+            }
         },
         "/v1/maps/{map_id}/download": {
             "get": {

@@ -97,6 +97,14 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
         "orphan_sweeper": {("s3:DeleteObject", maps, none), ("s3:ListBucket", bucket, prefixed)},
     }
     own = per_function[handler]
+    if handler in ("api_handler", "on_upload", "sweeper", "orphan_sweeper"):
+        # Deleting a map's objects aborts its unfinished multipart uploads too.
+        own |= {
+            ("s3:AbortMultipartUpload", maps, none),
+            ("s3:ListBucketMultipartUploads", bucket, none),
+        }
+    if handler == "api_handler":
+        own |= {("s3:ListMultipartUploadParts", originals, none)}  # resume: the held parts
     # The bucket is versioned (a map is the version it registered): each read, delete, list
     # and untag of map objects comes with its version form, on the same resources.
     versioned = {(_VERSIONED[a], r, c) for a, r, c in own if a in _VERSIONED}

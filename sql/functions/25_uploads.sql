@@ -1,0 +1,67 @@
+-- Multipart uploads as their owner drives them: the upload's shape, finishing, aborting.
+
+CREATE OR REPLACE FUNCTION app.multipart_map(p_caller uuid, p_token_version integer, p_id uuid)
+RETURNS app.maps
+LANGUAGE plpgsql AS $$
+DECLARE
+    m app.maps := app.load_managed_map(p_caller, p_token_version, p_id);
+BEGIN
+    IF m.multipart_upload_id IS NULL THEN
+        PERFORM app.raise('MS409', 'This map was not created as a multipart upload.');
+    END IF;
+    IF m.status <> 'awaiting_upload' THEN
+        PERFORM app.raise('MS409', format('The upload is finished: the map is %s.', m.status));
+    END IF;
+    RETURN m;
+END
+$$;
+COMMENT ON FUNCTION app.multipart_map(uuid, integer, uuid) IS 'The caller''s map still awaiting its multipart upload, locked; MS401/MS404/MS403/MS409.';
+
+CREATE OR REPLACE FUNCTION api.multipart_upload(p_caller uuid, p_token_version integer, p_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps := app.multipart_map(p_caller, p_token_version, p_id);
+BEGIN
+    RETURN jsonb_build_object('object_key', m.object_key, 'upload_id', m.multipart_upload_id,
+                              'size', m.declared_size, 'part_size', m.part_size,
+                              'part_count', m.part_count,
+                              'expires_at', app.iso(m.upload_expires_at));
+END
+$$;
+COMMENT ON FUNCTION api.multipart_upload(uuid, integer, uuid) IS 'Owner/admin: the shape of a map''s unfinished multipart upload; MS404/MS409.';
+
+CREATE OR REPLACE FUNCTION api.finish_multipart(p_caller uuid, p_token_version integer, p_id uuid,
+                                                p_size bigint, p_version text, p_etag text)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps := app.load_managed_map(p_caller, p_token_version, p_id);
+BEGIN
+    -- S3 assembled the object: the same transition (and pin) as its S3 event makes, which may
+    -- have come first; the event then queues the job.
+    UPDATE app.maps SET status = 'uploaded', size = p_size, uploaded_at = now(),
+        object_version = p_version, object_etag = p_etag, upload_expires_at = NULL,
+        updated_at = clock_timestamp()
+    WHERE id = m.id AND status = 'awaiting_upload'
+    RETURNING * INTO m;
+    IF NOT FOUND THEN
+        SELECT * INTO m FROM app.maps WHERE id = p_id;
+    END IF;
+    RETURN app.map_doc(m, app.owner_name(m.owner_id));
+END
+$$;
+COMMENT ON FUNCTION api.finish_multipart(uuid, integer, uuid, bigint, text, text) IS 'Owner/admin: the multipart upload was completed in S3: awaiting_upload -> uploaded, pinned.';
+
+CREATE OR REPLACE FUNCTION api.abort_multipart(p_caller uuid, p_token_version integer, p_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps := app.multipart_map(p_caller, p_token_version, p_id);
+BEGIN
+    DELETE FROM app.maps WHERE id = m.id;
+    RETURN jsonb_build_object('id', m.id, 'object_key', m.object_key,
+                              'upload_id', m.multipart_upload_id);
+END
+$$;
+COMMENT ON FUNCTION api.abort_multipart(uuid, integer, uuid) IS 'Owner/admin: give up an unfinished multipart upload; the map goes (the caller aborts it in S3).';
