@@ -49,6 +49,7 @@ class Settings:
     multipart_threshold_bytes: int
     multipart_part_bytes: int
     upload_expiry_hours: int
+    spool_limit_bytes: int
     upload_url_ttl_seconds: int
     download_url_ttl_seconds: int
     default_quota_maps: int
@@ -143,6 +144,9 @@ def get_settings() -> Settings:
         # tests lower it together with moto's S3_UPLOAD_PART_MIN_SIZE).
         multipart_part_bytes=_int("MULTIPART_PART_BYTES", 16 * MIB, minimum=1, maximum=5 * GIB),
         upload_expiry_hours=_int("UPLOAD_EXPIRY_HOURS", 24, minimum=1, maximum=24 * 30),
+        # Larger uploads are never copied to the processor's disk (Lambda's /tmp is 10 GiB at
+        # most): their checksum is streamed and their metadata read by ranged reads.
+        spool_limit_bytes=_int("SPOOL_LIMIT_BYTES", 8 * GIB, minimum=1),
         upload_url_ttl_seconds=_int("UPLOAD_URL_TTL_SECONDS", 3600, minimum=60, maximum=7 * 86400),
         download_url_ttl_seconds=_int("DOWNLOAD_URL_TTL_SECONDS", 300, minimum=10, maximum=300),
         default_quota_maps=_int("DEFAULT_QUOTA_MAPS", 1000),

@@ -284,6 +284,19 @@ def pinned(version: str | None, etag: str | None) -> dict[str, str]:
     return {"IfMatch": etag} if etag else {}
 
 
+def read_range(key: str, start: int, length: int, *, pin: dict[str, str] | None = None) -> bytes:
+    """Bytes [start, start + length) of the object (of the `pinned()` version when given)."""
+    response = client().get_object(
+        Bucket=get_settings().bucket,
+        Key=key,
+        Range=f"bytes={start}-{start + length - 1}",
+        **(pin or {}),
+    )
+    data: bytes = response["Body"].read()
+    response["Body"].close()
+    return data
+
+
 def iter_object(
     key: str, chunk_bytes: int = CHUNK_BYTES, *, pin: dict[str, str] | None = None
 ) -> Iterator[bytes]:

@@ -3,11 +3,12 @@ optimize (or hand off to the external system), record; all within the job's time
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -37,10 +38,11 @@ class Spooled:
 class ContentRejected(Exception):
     """The upload is not what it claims (size or checksum differs from the declared one)."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, spooled: Spooled | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.spooled = spooled  # what was read of it, when all of it was
 
 
 def spool_chunks(
@@ -129,6 +131,12 @@ def _inspect(path: str, job: Budget) -> Any:
     """inspect_file under min(the job's remaining time, the inspection cap); raises
     ContentRejected (hitting the cap: too expensive content) or OutOfTime (the job's deadline)."""
     from chalicelib.processing.inspect import inspect_file  # heavy readers: processor only
+
+    return _inspect_with(lambda: inspect_file(path), job)
+
+
+def _inspect_with(inspection: Any, job: Budget) -> Any:
+    """Run `inspection()` as _inspect does (same limits, same outcomes)."""
     from chalicelib.processing.result import Rejected
 
     remaining = job.remaining()
@@ -136,7 +144,7 @@ def _inspect(path: str, job: Budget) -> Any:
     limit: TimeLimit | None = None
     try:
         with time_limit(min(remaining, INSPECT_CAP_SECONDS)) as limit:
-            return inspect_file(path)
+            return inspection()
     except (TimeLimitExceeded, Rejected) as exc:
         # A Rejected past the limit counts as cut short too: an inspector's own guard may have
         # stopped at the same deadline (SQLite's), or a C callback may have eaten the alarm.
@@ -216,21 +224,11 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
     spooled: Spooled | None = None
     workdir = tempfile.mkdtemp(prefix="mapstock-job-", dir=os.environ.get("MAPSTOCK_TMP_DIR"))
     try:
-        with job.step("spool"):
-            pin = storage.pinned(claim.get("object_version"), claim.get("object_etag"))
-            spooled = spool(claim["object_key"], declared_size, workdir, budget=job, pin=pin)
-        if spooled.size != declared_size:
-            raise ContentRejected(
-                "size_mismatch", "The stored object's size differs from the declared one."
-            )
-        if claim.get("declared_sha256") and claim["declared_sha256"] != spooled.sha256:
-            raise ContentRejected(
-                "checksum_mismatch", "SHA-256 of the upload differs from the declared one."
-            )
-        job.require("inspect", MIN_INSPECT_SECONDS)
-        _progress(map_id, lease, "inspect", 40)
-        with job.step("inspect"):
-            found = _inspect(spooled.path, job)
+        pin = storage.pinned(claim.get("object_version"), claim.get("object_etag"))
+        if declared_size > _spool_limit(workdir, settings.spool_limit_bytes):
+            spooled, found = _read_in_place(map_id, lease, claim, pin, job, workdir)
+        else:
+            spooled, found = _read_spooled(map_id, lease, claim, pin, job, workdir)
         # Second line of defence: a map about to be kept must not stay in the lifecycle
         # rule's reach should its S3 event have failed to untag it.
         storage.clear_pending_tag(claim["object_key"], claim.get("object_version"))
@@ -240,7 +238,11 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             return "external"
         _progress(map_id, lease, "optimize", 60)
         with job.step("optimize"):
-            optimized = _optimize(spooled.path, found, workdir, job)
+            if spooled.path:
+                optimized = _optimize(spooled.path, found, workdir, job)
+            else:
+                optimized = None
+                found = _optimization_skipped(found, "the file is too large to copy here.")
         variant = None
         if optimized is not None:
             _progress(map_id, lease, "store", 90)
@@ -264,6 +266,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
         )
         return "ready"
     except ContentRejected as exc:
+        spooled = spooled or exc.spooled
         db.call(
             "api.finish_processing_error",
             retry=True,
@@ -281,6 +284,97 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
         return fail_or_release(map_id, lease, exc, final_attempt)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _recording(spooled: Spooled) -> Iterator[None]:
+    """A rejection of read content keeps its size and checksum (the owner sees both)."""
+    try:
+        yield
+    except ContentRejected as exc:
+        exc.spooled = spooled
+        raise
+
+
+def _spool_limit(workdir: str, configured: int) -> int:
+    """The largest upload copied to disk: SPOOL_LIMIT_BYTES, or what the disk can take."""
+    return min(configured, shutil.disk_usage(workdir).free - 64 * 1024 * 1024)
+
+
+def _check_declared(claim: dict[str, Any], spooled: Spooled) -> None:
+    if spooled.size != int(claim["declared_size"]):
+        raise ContentRejected(
+            "size_mismatch", "The stored object's size differs from the declared one.", spooled
+        )
+    if claim.get("declared_sha256") and claim["declared_sha256"] != spooled.sha256:
+        raise ContentRejected(
+            "checksum_mismatch", "SHA-256 of the upload differs from the declared one.", spooled
+        )
+
+
+def _read_spooled(
+    map_id: str,
+    lease: str,
+    claim: dict[str, Any],
+    pin: dict[str, str],
+    job: Budget,
+    workdir: str,
+) -> tuple[Spooled, Any]:
+    """Copy the object to disk once (size + SHA-256 on the way), then inspect the copy."""
+    with job.step("spool"):
+        spooled = spool(
+            claim["object_key"], int(claim["declared_size"]), workdir, budget=job, pin=pin
+        )
+    _check_declared(claim, spooled)
+    job.require("inspect", MIN_INSPECT_SECONDS)
+    _progress(map_id, lease, "inspect", 40)
+    with job.step("inspect"), _recording(spooled):
+        found = _inspect(spooled.path, job)
+    return spooled, found
+
+
+def _read_in_place(
+    map_id: str,
+    lease: str,
+    claim: dict[str, Any],
+    pin: dict[str, str],
+    job: Budget,
+    workdir: str,
+) -> tuple[Spooled, Any]:
+    """Too large for the disk: stream the SHA-256 from S3 (parallel ranged reads, nothing
+    written) and read the metadata by ranged reads (chalicelib/processing/ranged.py)."""
+    from chalicelib.processing import ranged
+
+    key = claim["object_key"]
+    found_head = storage.head(key, pin.get("VersionId"))
+    size = int(found_head["ContentLength"]) if found_head else -1
+    if size != int(claim["declared_size"]):
+        raise ContentRejected(
+            "size_mismatch", "The stored object's size differs from the declared one."
+        )
+
+    def read_at(start: int, length: int) -> bytes:
+        return storage.read_range(key, start, length, pin=pin)
+
+    with job.step("stream"):
+        streamed = ranged.stream_sha256(
+            size, read_at, lambda: job.check("stream"), workers=ranged.STREAM_WORKERS
+        )
+    spooled = Spooled("", streamed.size, streamed.sha256)
+    _check_declared(claim, spooled)
+    job.require("inspect", MIN_INSPECT_SECONDS)
+    _progress(map_id, lease, "inspect", 40)
+    with job.step("inspect"), _recording(spooled):
+        found = _inspect_with(lambda: ranged.inspect_ranged(size, read_at, workdir), job)
+    return spooled, found
+
+
+def _optimization_skipped(found: Any, reason: str) -> Any:
+    """The inspection with the reason the map has no optimized variant."""
+    from chalicelib.processing.result import Inspection
+
+    metadata = {**found.metadata, "optimization": {"skipped": reason}}
+    return Inspection(found.format, found.media_type, metadata)
 
 
 def end_failed(map_id: str, lease: str, message: str) -> None:
