@@ -111,5 +111,10 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
             if retry and not last:
                 continue
             raise errors.unavailable() from exc
+        except Exception:
+            # Anything else (a parameter pg8000 cannot encode, raised after it sent half the
+            # exchange) leaves replies unread that the next call would take for its own.
+            reset()
+            raise
         return rows[0][0] if rows else None
     raise AssertionError("unreachable")
