@@ -339,7 +339,7 @@ def _nest(shape, depth):
 
 @pytest.mark.parametrize("route_name", ["login", "create_user", "update_user", "create_map"])
 @pytest.mark.parametrize("shape", ["arrays", "objects", "mixed", "unclosed", "in_a_field"])
-@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1000, 10_000])
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 10_000])
 def test_deep_json_is_400_on_every_json_route(client, sql, routes, route_name, shape, depth):
     before = _stored(sql)
     response = _send(client, routes[route_name], _nest(shape, depth))

@@ -172,7 +172,11 @@ _ASCII_JUNK = st.text(st.sampled_from("0123456789 +-_.eExX,"), min_size=1, max_s
 @SETTINGS
 @given(
     limit=st.one_of(
-        _NOT_ASCII_NUMBER, _ASCII_JUNK, st.integers(-(10**25), 10**25).map(str), st.just("")
+        _NOT_ASCII_NUMBER,
+        _ASCII_JUNK,
+        st.integers(-(10**25), 10**25).map(str),
+        st.integers(0, 101).map(str),  # the edges, so the accepted branch is reached too
+        st.just(""),
     )
 )
 def test_limit_is_ascii_digits_from_1_to_100(site: Site, limit: str) -> None:
