@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import auth, errors
-from chalicelib.validation import ROLES, parse_datetime
+from chalicelib.validation import ROLES, parse_datetime, parse_int
 
 # While `make run` is up it writes the local stack's settings here (git-ignored).
 LOCAL_ENV_FILE = Path(".local") / "run" / "env.json"
@@ -72,22 +72,30 @@ def _read_password() -> str:
 
 
 def _active_until(args: argparse.Namespace) -> dt.datetime | None:
+    """The subscription end the arguments give (UTC); raises CliError for a bad one."""
     if getattr(args, "days", None) is not None:
-        if args.days < 0 or args.days > 36500:
-            raise CliError("--days must be between 0 and 36500")
-        return dt.datetime.now(dt.UTC) + dt.timedelta(days=args.days)
-    if getattr(args, "active_until", None):
+        try:
+            days = parse_int("--days", args.days, 0, 36500)
+        except errors.ApiError:
+            raise CliError("--days must be a whole number of days from 0 to 36500") from None
+        return dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+    if getattr(args, "active_until", None) is not None:  # "" is a bad date, not "none"
         try:
             return parse_datetime("--active-until", args.active_until)
-        except errors.ApiError:
-            raise CliError("--active-until must be a date YYYY-MM-DD") from None
+        except errors.ApiError as exc:
+            raise CliError(exc.message) from None
     return None
 
 
 def _describe(user: dict[str, Any]) -> str:
-    state = f"active until {user['active_until']}" if user["active"] else "inactive"
+    """username (role, standing): admins are always active, but their end date still shows."""
+    until = user["active_until"]
     if user["role"] == "admin":
-        state = "admin"
+        state = "always active, " + (f"subscription until {until}" if until else "no end date")
+    elif user["active"]:
+        state = f"active until {until}"
+    else:
+        state = f"inactive since {until}" if until else "inactive, no subscription"
     return f"{user['username']} ({user['role']}, {state})"
 
 
@@ -159,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=ROLES, default="member")
     until = create.add_mutually_exclusive_group()
     until.add_argument("--active-until", metavar="YYYY-MM-DD")
-    until.add_argument("--days", type=int)
+    until.add_argument("--days", metavar="N")
     create.set_defaults(run=cmd_user_create)
 
     update = user.add_parser("update", help="change a user")
@@ -172,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--role", choices=ROLES)
     change = update.add_mutually_exclusive_group()
     change.add_argument("--active-until", metavar="YYYY-MM-DD")
-    change.add_argument("--days", type=int)
+    change.add_argument("--days", metavar="N")
     change.add_argument("--deactivate", action="store_true")
     update.set_defaults(run=cmd_user_update)
 

@@ -245,6 +245,8 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
                 continue
             raise errors.unavailable() from exc
         except BaseException:
+            # Anything else (an interrupt mid-exchange) may leave replies unread that the next
+            # call would take for its own: the connection goes.
             _pool.discard(conn)
             raise
         _pool.give(conn)

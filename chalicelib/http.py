@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import time
@@ -28,6 +29,15 @@ _CHALICE_CODES = {
     415: "unsupported_media_type",
 }
 MAX_JSON_BYTES = 64 * 1024
+# Request bodies are flat objects; json.loads recurses once per level and a 64 KiB body holds
+# 32768 of them, so depth is measured first (without recursion) and capped far below Python's
+# recursion limit.
+MAX_JSON_DEPTH = 32
+# A JSON string, or the rest of the text after an unterminated one: one forward pass, no
+# backtracking, so stripping strings stays linear whatever the body.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1, +1, -1, -1 as int8
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -197,6 +207,8 @@ def json_body(request: Request) -> dict[str, Any]:
     raw = raw_body(request)
     if len(raw) > MAX_JSON_BYTES:
         raise errors.too_large(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes.")
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
+        raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
     try:
         doc = json.loads(
             raw.decode("utf-8"),
@@ -205,9 +217,18 @@ def json_body(request: Request) -> dict[str, Any]:
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise errors.invalid(f"body: not valid JSON ({_short(exc)}).") from None
+    except RecursionError:  # not reached under MAX_JSON_DEPTH; kept should the cap ever grow
+        raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
     if not isinstance(doc, dict):
         raise errors.invalid("body: must be a JSON object.")
     return doc
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (0 for a scalar), in linear time and
+    without recursion: strings are cut out, then the brackets summed in C. Raises nothing."""
+    structure = _JSON_STRING.sub(b"", raw).translate(_BRACKET_STEPS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(structure).cast("b")), default=0)
 
 
 def _reject_constant(name: str) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,8 +12,25 @@ from typing import Any
 
 from chalicelib import errors
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls (C1 include CSI, U+009B, which some terminals act on).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Unicode categories that hide or reorder what a reader sees: format characters (bidi overrides
+# and isolates, zero-width spaces, word joiners, BOM, soft hyphen, tags...) and the line and
+# paragraph separators. A file name "invoice\u202egpj.exe" displays as "invoiceexe.jpg".
+_HIDDEN_CATEGORIES = ("Cf", "Zl", "Zp")
+# Zero-width non-joiner and joiner spell Persian, Indic and emoji sequences (between two letters,
+# marks or symbols of those scripts), so they pass there; anywhere else they only hide.
+_JOINERS = ("\u200c", "\u200d")
+_JOINABLE = ("L", "M", "So", "Sk")
+# Integers written in text (query strings, CLI arguments): ASCII digits only. str.isdigit() is
+# true for superscript two (which int() refuses), and int() takes fullwidth or Arabic-Indic
+# digits (which nothing else here would).
+_ASCII_INTEGER = re.compile(r"-?[0-9]{1,64}")
+# Times: what PostgreSQL stores and this API means. PostgreSQL refuses UTC offsets of 16 hours
+# or more ("time zone displacement out of range"); Python's parser takes up to 23:59:59.
+_MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59, seconds=59)
+FIRST_YEAR, LAST_YEAR = 1970, 9999
 VISIBILITIES = ("private", "members", "public")
 ROLES = ("member", "admin")
 FORMATS = (
@@ -82,6 +100,8 @@ def check_value(name: str, value: Any, field: Field) -> Any:
     if not isinstance(value, str):
         raise errors.invalid(f"{name}: must be a string.")
     text = check_text(name, value, field.max_length, multiline=field.kind == "text")
+    if field.kind == "text":
+        check_visible(name, text)
     if field.kind == "choice" and text not in field.choices:
         raise errors.invalid(f"{name}: must be one of {', '.join(field.choices)}.")
     if field.kind == "date":
@@ -102,9 +122,37 @@ def check_text(name: str, value: str, max_length: int, *, multiline: bool = Fals
     return value
 
 
+def check_visible(name: str, value: str) -> str:
+    """Text shown to people, with nothing that hides or reorders characters (bidi controls,
+    zero-width and other format characters); raises ApiError 400 naming the first one."""
+    if value.isascii():
+        return value  # the common case; ASCII controls are check_text's
+    for i, char in enumerate(value):
+        if unicodedata.category(char) not in _HIDDEN_CATEGORIES:
+            continue
+        if char in _JOINERS and _joins(value, i):
+            continue
+        raise errors.invalid(
+            f"{name}: must not contain invisible or bidirectional control characters "
+            f"(U+{ord(char):04X})."
+        )
+    return value
+
+
+def _joins(value: str, i: int) -> bool:
+    """Whether the joiner at i sits between two non-ASCII letters, marks or symbols."""
+    if i == 0 or i == len(value) - 1:
+        return False
+    before, after = value[i - 1], value[i + 1]
+    return all(
+        not c.isascii() and unicodedata.category(c).startswith(_JOINABLE) for c in (before, after)
+    )
+
+
 def check_filename(name: str, value: str) -> str:
-    """A plain file name (metadata only, never a path); raises ApiError 400."""
-    value = check_text(name, value, 255).strip()
+    """A plain file name (metadata only, never a path) that shows what it is; raises
+    ApiError 400."""
+    value = check_visible(name, check_text(name, value, 255)).strip()
     if not value or value in (".", "..") or "/" in value or "\\" in value:
         raise errors.invalid(f"{name}: must be a plain file name, not a path.")
     if len(value.encode("utf-8")) > 255:
@@ -113,25 +161,41 @@ def check_filename(name: str, value: str) -> str:
 
 
 def check_title(value: str) -> str:
-    """A non-blank title; raises ApiError 400."""
-    if not value.strip():
+    """A non-blank title with nothing hidden in it; raises ApiError 400."""
+    if not check_visible("title", value).strip():
         raise errors.invalid("title: must not be blank.")
     return value.strip()
 
 
+def parse_int(name: str, text: str, minimum: int, maximum: int) -> int:
+    """An integer written in ASCII digits, from minimum to maximum; raises ApiError 400."""
+    if not _ASCII_INTEGER.fullmatch(text) or not minimum <= int(text) <= maximum:
+        raise errors.invalid(f"{name}: must be an integer from {minimum} to {maximum}.")
+    return int(text)
+
+
 def parse_datetime(name: str, text: str) -> dt.datetime:
-    """YYYY-MM-DD (midnight UTC) or an ISO 8601 time (UTC when no offset); raises ApiError 400."""
+    """YYYY-MM-DD (midnight UTC) or an ISO 8601 time (UTC when no offset), as an aware UTC
+    datetime that PostgreSQL stores as given; raises ApiError 400."""
     try:
+        if not text.isascii():
+            raise ValueError(text)
         if len(text) == 10:
             value = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
         else:
             value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise errors.invalid(f"{name}: must be a date (YYYY-MM-DD) or an ISO 8601 time.") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    if not 1970 <= value.year <= 9999:
-        raise errors.invalid(f"{name}: year out of range.")
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) > _MAX_UTC_OFFSET:
+        raise errors.invalid(f"{name}: the UTC offset must be under 16 hours.")
+    out_of_range = errors.invalid(f"{name}: year out of range ({FIRST_YEAR}-{LAST_YEAR}, in UTC).")
+    try:
+        value = value.astimezone(dt.UTC) if offset is not None else value.replace(tzinfo=dt.UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise out_of_range from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise out_of_range
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chalicelib.validation import FORMATS, ROLES, STATUSES, VISIBILITIES
+from chalicelib.validation import FIRST_YEAR, FORMATS, LAST_YEAR, ROLES, STATUSES, VISIBILITIES
 
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -25,10 +25,22 @@ _ERROR_CODES = [
     "method_not_allowed",
     "internal",
 ]
+_VISIBLE = "No control characters, and no bidirectional or invisible format characters."
 _DESCRIBE = {
-    "title": {"type": "string", "minLength": 1, "maxLength": 200},
-    "description": {"type": "string", "maxLength": 5000},
+    "title": {"type": "string", "minLength": 1, "maxLength": 200, "description": _VISIBLE},
+    "description": {
+        "type": "string",
+        "maxLength": 5000,
+        "description": "Newlines and tabs allowed; otherwise as title.",
+    },
     "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+}
+_FILENAME = {"type": "string", "minLength": 1, "maxLength": 255, "description": _VISIBLE}
+_ACTIVE_UNTIL = {
+    "type": ["string", "null"],
+    "description": "YYYY-MM-DD (midnight UTC) or an ISO 8601 time (UTC without an offset; "
+    f"offsets under 16 hours), in years {FIRST_YEAR}-{LAST_YEAR} once in UTC. null: no "
+    "subscription.",
 }
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -279,7 +291,7 @@ def _paths() -> dict[str, Any]:
     presigned = _object(
         {
             **_DESCRIBE,
-            "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+            "filename": _FILENAME,
             "size": {"type": "integer", "minimum": 1},
             "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "multipart": {"type": "boolean"},
@@ -340,7 +352,7 @@ def _paths() -> dict[str, Any]:
                             "username": {"type": "string"},
                             "password": {"type": "string"},
                             "role": {"type": "string", "enum": list(ROLES)},
-                            "active_until": {"type": ["string", "null"]},
+                            "active_until": _ACTIVE_UNTIL,
                         },
                         ["username", "password"],
                     )
@@ -365,7 +377,7 @@ def _paths() -> dict[str, Any]:
                         {
                             "password": {"type": "string"},
                             "role": {"type": "string", "enum": list(ROLES)},
-                            "active_until": {"type": ["string", "null"]},
+                            "active_until": _ACTIVE_UNTIL,
                         },
                         min_props=1,
                     )
@@ -388,7 +400,7 @@ def _paths() -> dict[str, Any]:
                         "name": "filename",
                         "in": "query",
                         "schema": {"type": "string"},
-                        "description": "raw-body uploads only",
+                        "description": f"raw-body uploads only. {_VISIBLE}",
                     },
                     {"name": "title", "in": "query", "schema": {"type": "string"}},
                     {"name": "description", "in": "query", "schema": {"type": "string"}},

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from urllib.parse import quote
 
 import pytest
 
+from chalicelib.api.maps import decode_cursor, encode_cursor
+from chalicelib.http import MAX_JSON_DEPTH
 from tests.conftest import GEOJSON, body, multipart
 
 MAP = "/v1/maps/00000000-0000-4000-8000-000000000000"
@@ -272,3 +276,458 @@ def test_database_down_is_503(client, monkeypatch):
     monkeypatch.setattr("chalicelib.db.call", down)
     response = client.http.get("/v1/health")
     _assert_error(response, 503, "unavailable")
+
+
+# Classes of hostile input (issue 11): deep JSON on every JSON route, integers in anything but
+# ASCII digits, times PostgreSQL would refuse (or Python would overflow on), and characters that
+# hide or reorder text in what people are shown. Every case: a 4xx in the contract's shape, and
+# nothing stored.
+
+
+@pytest.fixture
+def routes(client, users, sql):
+    """Every route that reads a JSON body: name -> (method, path, the caller's headers)."""
+    users.create("alice")
+    users.create("root", role="admin")
+    alice, root = users.headers("alice"), users.headers("root")
+    payload, content_type = multipart({"title": "kept"}, ("a.geojson", GEOJSON))
+    made = client.http.post(
+        "/v1/maps", headers={**alice, "Content-Type": content_type}, body=payload
+    )
+    map_id = body(made)["map"]["id"]
+    return {
+        "login": ("post", "/v1/auth/token", {}),
+        "create_user": ("post", "/v1/users", root),
+        "update_user": ("patch", "/v1/users/alice", root),
+        "create_map": ("post", "/v1/maps", alice),
+        "update_map": ("patch", f"/v1/maps/{map_id}", alice),
+    }
+
+
+def _stored(sql):
+    """Everything a request could have written: maps, users, and their editable columns."""
+    return (
+        sql.run("SELECT id, title, description, filename, visibility FROM app.maps ORDER BY id"),
+        sql.run(
+            "SELECT username, role, active_until, token_version, password_hash FROM app.users "
+            "ORDER BY username"
+        ),
+    )
+
+
+def _send(client, route, raw, headers=None):
+    method, path, caller = route
+    return getattr(client.http, method)(
+        path, headers={**(caller if headers is None else headers), **_JSON}, body=raw
+    )
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _nest(shape, depth):
+    if shape == "arrays":
+        return b"[" * depth + b"]" * depth
+    if shape == "objects":
+        return b'{"a":' * depth + b"1" + b"}" * depth
+    if shape == "mixed":
+        return b'[{"a":' * (depth // 2 + 1) + b"0" + b"}]" * (depth // 2 + 1)
+    if shape == "unclosed":
+        return b"[" * depth
+    return b'{"title":' + b"[" * depth + b"]" * depth + b"}"  # deep inside a field
+
+
+@pytest.mark.parametrize("route_name", ["login", "create_user", "update_user", "create_map"])
+@pytest.mark.parametrize("shape", ["arrays", "objects", "mixed", "unclosed", "in_a_field"])
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 10_000])
+def test_deep_json_is_400_on_every_json_route(client, sql, routes, route_name, shape, depth):
+    before = _stored(sql)
+    response = _send(client, routes[route_name], _nest(shape, depth))
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"].startswith("body:")
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize("shape", ["arrays", "objects", "mixed", "unclosed", "in_a_field"])
+def test_deep_json_is_400_on_map_patch(client, sql, routes, shape):
+    before = _stored(sql)
+    response = _send(client, routes["update_map"], _nest(shape, 10_000))
+    _assert_error(response, 400, "invalid_request")
+    assert "nested deeper" in body(response)["message"] or shape == "unclosed"
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize("route_name", ["login", "create_user", "update_user", "create_map"])
+def test_deep_json_from_a_guest_never_reaches_the_parser_as_a_500(client, sql, routes, route_name):
+    before = _stored(sql)
+    response = _send(client, routes[route_name], _nest("arrays", 30_000), headers={})
+    expected = (400, "invalid_request") if route_name == "login" else (401, "unauthorized")
+    _assert_error(response, *expected)
+    assert _stored(sql) == before
+
+
+def test_brackets_in_strings_are_not_nesting(client, routes):
+    title, description = "[" * 100 + "{" * 90 + '\\"[[', "[{" * 2400
+    doc = {"filename": "brackets.tif", "size": 10, "title": title, "description": description}
+    response = _send(client, routes["create_map"], json.dumps(doc))
+    assert response.status_code == 201, response.body
+    assert body(response)["map"]["title"] == title
+    assert body(response)["map"]["description"] == description
+
+
+def test_nesting_up_to_the_limit_is_judged_on_its_fields(client, routes):
+    value = _nest("arrays", MAX_JSON_DEPTH - 1).decode()  # the body object adds one level
+    raw = '{"filename": "a.tif", "size": 10, "title": ' + value + "}"
+    response = _send(client, routes["create_map"], raw)
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"] == "title: must be a string."
+
+
+# Digits other than ASCII: str.isdigit() is true for "²" (int() then fails) and int() takes
+# fullwidth, Arabic-Indic, Devanagari or mathematical digits.
+NOT_ASCII_INTEGERS = [
+    "\u00b2",  # superscript two
+    "\u00b9\u2070",  # superscript 10
+    "\uff11\uff12",  # fullwidth 12
+    "\u0661\u0662",  # Arabic-Indic 12
+    "\u06f1\u06f2",  # extended Arabic-Indic (Persian) 12
+    "\u0967\u0968",  # Devanagari 12
+    "\U0001d7d3",  # mathematical bold 5
+    "1\u0662",  # mixed
+    "-5",
+    "+5",
+    " 5",
+    "5 ",
+    "1_0",
+    "0x10",
+    "1e1",
+    "5.0",
+    "9" * 30,
+    "9" * 400,
+]
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_INTEGERS)
+def test_browse_limit_takes_ascii_digits_only(client, value):
+    response = client.http.get(f"/v1/maps?limit={quote(value)}")
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"] == "limit: must be an integer from 1 to 100."
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        "\uff11,0,2,2",
+        "\u0661,0,2,2",
+        "\u0967,0,2,2",
+        "1_0,0,20,5",
+        " 1,0,2,2",
+        "1,0,2,2 ",
+        "1e1,0,20,5",
+        "+1,0,2,2",
+        "0x1,0,2,2",
+        "inf,0,1,1",
+        "1,,2,2",
+        ".,0,1,1",
+    ],
+)
+def test_browse_bbox_takes_ascii_numbers_only(client, box):
+    response = client.http.get(f"/v1/maps?bbox={quote(box)}")
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"].startswith("bbox:")
+
+
+def test_browse_accepts_ascii_numbers(client):
+    assert client.http.get("/v1/maps?limit=007").status_code == 200
+    assert client.http.get("/v1/maps?bbox=-1.5,-.5,1.,0.5").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"filename": "a.tif", "size": \uff11\uff12}', "body"),
+        ('{"filename": "a.tif", "size": \u0661\u0662}', "body"),
+        ('{"filename": "a.tif", "size": "\uff11\uff12"}', "size"),
+        ('{"filename": "a.tif", "size": "12"}', "size"),
+        ('{"filename": "a.tif", "size": 1e400}', "size"),
+        ('{"filename": "a.tif", "size": 1e2}', "size"),
+        ('{"filename": "a.tif", "size": 9223372036854775808}', "size"),
+        ('{"filename": "a.tif", "size": -9223372036854775809}', "size"),
+        ('{"filename": "a.tif", "size": ' + "9" * 5000 + "}", "body"),
+    ],
+)
+def test_presigned_size_takes_json_integers_only(client, sql, routes, raw, field):
+    before = _stored(sql)
+    response = _send(client, routes["create_map"], raw.encode())
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"].startswith(f"{field}:")
+    assert _stored(sql) == before
+
+
+# Times: offsets PostgreSQL refuses (16 h and over) or Python refuses (24 h and over), years
+# outside 1970-9999 before or after conversion to UTC, what PostgreSQL would take but this API
+# does not mean (infinity, leap seconds), and impossible or non-ASCII dates.
+BAD_TIMES = [
+    "2020-01-01T00:00:00+23:59",
+    "2020-01-01T00:00:00-23:59",
+    "2020-01-01T00:00:00+16:00",
+    "2020-01-01T00:00:00-16:00",
+    "2020-01-01T00:00:00+15:59:59.5",
+    "2020-01-01T00:00:00+24:00",
+    "2020-01-01T00:00:00-24:00",
+    "0000-01-01",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "1970-01-01T00:30:00+01:00",
+    "10000-01-01",
+    "10000-01-01T00:00:00Z",
+    "9999-12-31T23:00:00-05:00",
+    "infinity",
+    "-infinity",
+    "NaN",
+    "2020-12-31T23:59:60Z",
+    "2021-02-30",
+    "2021-02-30T00:00:00Z",
+    "2030-13-01",
+    "2030-01-01T24:00:00Z",
+    "\uff12\uff10\uff13\uff10-01-01",
+    "2030-01-01T00:00:00+0\uff11:00",
+    "now",
+    "epoch",
+    "",
+]
+
+
+@pytest.mark.parametrize("when", BAD_TIMES)
+def test_create_user_refuses_times_out_of_range(client, sql, routes, when):
+    before = _stored(sql)
+    doc = {"username": "newbie", "password": "long enough pw", "active_until": when}
+    response = _send(client, routes["create_user"], json.dumps(doc))
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"].startswith("active_until:")
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize("when", BAD_TIMES)
+def test_update_user_refuses_times_out_of_range(client, sql, routes, when):
+    before = _stored(sql)
+    response = _send(client, routes["update_user"], json.dumps({"active_until": when}))
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"].startswith("active_until:")
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize("when", BAD_TIMES)
+def test_cursor_refuses_times_out_of_range(client, routes, when):
+    map_id = routes["update_map"][1].rsplit("/", 1)[1]
+    cursor = encode_cursor({"created_at": when, "id": map_id})
+    response = client.http.get(f"/v1/maps?cursor={cursor}")
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"] == "cursor: not a cursor from next_cursor."
+
+
+@pytest.mark.parametrize(
+    ("when", "stored"),
+    [
+        ("2030-01-01T00:00:00+15:59", "2029-12-31T08:01:00.000000Z"),
+        ("2030-01-01T00:00:00-15:59", "2030-01-01T15:59:00.000000Z"),
+        ("2030-01-01T00:00:00+05:30:15.25", "2029-12-31T18:29:44.750000Z"),
+        ("9999-12-31T23:00:00+05:00", "9999-12-31T18:00:00.000000Z"),
+        ("1970-01-01T00:00:00-01:00", "1970-01-01T01:00:00.000000Z"),
+        ("2030-06-01", "2030-06-01T00:00:00.000000Z"),
+        ("2030-06-01T12:00:00", "2030-06-01T12:00:00.000000Z"),
+        ("2030-06-01T12:00:00Z", "2030-06-01T12:00:00.000000Z"),
+    ],
+)
+def test_times_in_range_are_stored_as_the_same_instant(client, routes, when, stored):
+    response = _send(client, routes["update_user"], json.dumps({"active_until": when}))
+    assert response.status_code == 200, response.body
+    assert body(response)["active_until"] == stored
+
+
+def test_cursor_with_the_same_instant_in_another_offset_gives_the_same_page(client, users):
+    users.create("alice")
+    alice = users.headers("alice")
+    for i in range(3):
+        payload, content_type = multipart({}, (f"m{i}.geojson", GEOJSON))
+        client.http.post("/v1/maps", headers={**alice, "Content-Type": content_type}, body=payload)
+    first = body(client.http.get("/v1/maps?limit=1", headers=alice))
+    after, map_id = decode_cursor(first["next_cursor"])
+    shifted = after.astimezone(dt.timezone(dt.timedelta(hours=-9, minutes=-30))).isoformat()
+    assert not shifted.endswith(("Z", "+00:00"))
+    pages = [
+        body(client.http.get(f"/v1/maps?limit=1&cursor={cursor}", headers=alice))
+        for cursor in (first["next_cursor"], encode_cursor({"created_at": shifted, "id": map_id}))
+    ]
+    assert pages[0]["items"] and pages[0] == pages[1]
+
+
+# What hides or reorders text: bidi embeddings, overrides and isolates, marks, zero-width
+# characters, word joiner and invisible operators, BOM, soft hyphen, Mongolian vowel separator,
+# line and paragraph separators, tags, interlinear annotation, deprecated format characters,
+# and C1 controls. "invoice\u202egpj.exe" shows as "invoiceexe.jpg".
+HIDDEN = [
+    *(chr(c) for c in range(0x202A, 0x202F)),
+    *(chr(c) for c in range(0x2066, 0x206A)),
+    *(chr(c) for c in range(0x200B, 0x2010)),
+    *(chr(c) for c in range(0x2060, 0x2065)),
+    "\u206a",
+    "\ufeff",
+    "\u061c",
+    "\u180e",
+    "\u00ad",
+    "\u2028",
+    "\u2029",
+    "\ufff9",
+    "\U000e0041",
+    "\u0085",
+    "\u009b",
+]
+
+
+def _upload_multipart(client, headers, filename="m.geojson", **fields):
+    payload, content_type = multipart(fields, (filename, GEOJSON))
+    return client.http.post(
+        "/v1/maps", headers={**headers, "Content-Type": content_type}, body=payload
+    )
+
+
+def _upload_raw(client, headers, filename="m.geojson", **fields):
+    query = "&".join(
+        f"{k}={quote(v, safe='')}" for k, v in {"filename": filename, **fields}.items()
+    )
+    return client.http.post(
+        f"/v1/maps?{query}",
+        headers={**headers, "Content-Type": "application/octet-stream"},
+        body=GEOJSON,
+    )
+
+
+def _presign(client, headers, filename="m.geojson", **fields):
+    doc = {"filename": filename, "size": 10, **fields}
+    return client.http.post("/v1/maps", headers={**headers, **_JSON}, body=json.dumps(doc))
+
+
+# target -> (field named in the error, how to send a text in it)
+DISPLAY_TARGETS = {
+    "multipart filename": ("filename", lambda c, h, m, t: _upload_multipart(c, h, t)),
+    "raw ?filename=": ("filename", lambda c, h, m, t: _upload_raw(c, h, t)),
+    "presigned filename": ("filename", lambda c, h, m, t: _presign(c, h, t)),
+    "multipart title": ("title", lambda c, h, m, t: _upload_multipart(c, h, title=t)),
+    "raw ?title=": ("title", lambda c, h, m, t: _upload_raw(c, h, title=t)),
+    "presigned title": ("title", lambda c, h, m, t: _presign(c, h, title=t)),
+    "multipart description": (
+        "description",
+        lambda c, h, m, t: _upload_multipart(c, h, description=t),
+    ),
+    "raw ?description=": ("description", lambda c, h, m, t: _upload_raw(c, h, description=t)),
+    "presigned description": ("description", lambda c, h, m, t: _presign(c, h, description=t)),
+    "PATCH title": (
+        "title",
+        lambda c, h, m, t: c.http.patch(m, headers={**h, **_JSON}, body=json.dumps({"title": t})),
+    ),
+    "PATCH description": (
+        "description",
+        lambda c, h, m, t: c.http.patch(
+            m, headers={**h, **_JSON}, body=json.dumps({"description": t})
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("target", list(DISPLAY_TARGETS))
+def test_hidden_and_bidi_characters_are_refused_in_what_people_see(client, sql, routes, target):
+    field, send = DISPLAY_TARGETS[target]
+    _, map_path, alice = routes["update_map"]
+    before = _stored(sql)
+    for char in HIDDEN:
+        text = f"invoice{char}gpj.geojson" if field == "filename" else f"Trail{char}map"
+        response = send(client, alice, map_path, text)
+        assert response.status_code == 400, (target, f"U+{ord(char):04X}", response.body)
+        _assert_error(response, 400, "invalid_request")
+        message = body(response)["message"]
+        assert message.startswith((f"{field}:", f"query {field}:")), (target, message)
+        assert f"U+{ord(char):04X}" in message or "control characters" in message, message
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\u0646\u0642\u0634\u0647\u200c\u0647\u0627",  # Persian "maps": ZWNJ inside a word
+        "\u0915\u094d\u200d\u0937",  # Devanagari half form: ZWJ after a virama
+        "\U0001f469\u200d\U0001f4bb maps",  # an emoji ZWJ sequence
+        "\U0001f469\U0001f3fd\u200d\U0001f4bb maps",  # ... with a skin tone
+        "Carte d'\u00e9t\u00e9 \u2013 \u5317\u6d77\u9053",
+    ],
+)
+def test_joiners_that_spell_words_are_kept(client, routes, text):
+    _, map_path, alice = routes["update_map"]
+    created = _upload_multipart(client, alice, f"{text}.geojson", title=text, description=text)
+    assert created.status_code == 201, created.body
+    doc = body(created)["map"]
+    assert (doc["filename"], doc["title"], doc["description"]) == (f"{text}.geojson", text, text)
+    patched = client.http.patch(
+        map_path, headers={**alice, **_JSON}, body=json.dumps({"title": text})
+    )
+    assert patched.status_code == 200, patched.body
+    assert body(patched)["title"] == text
+
+
+def test_descriptions_keep_newlines_and_tabs(client, routes):
+    _, map_path, alice = routes["update_map"]
+    text = "Line one\n\tindented\r\nline three"
+    response = client.http.patch(
+        map_path, headers={**alice, **_JSON}, body=json.dumps({"description": text})
+    )
+    assert response.status_code == 200, response.body
+    assert body(response)["description"] == text
+
+
+def test_rfc5987_filename_cannot_override_the_plain_one(client, sql, routes):
+    """RFC 7578 forbids filename*= in forms; the parser ignores it, so it cannot smuggle in a
+    name the plain filename= would have been refused for."""
+    _, _, alice = routes["update_map"]
+    boundary = "----mapstock-rfc5987"
+    spoofed = quote("invoice\u202egpj.exe", safe="")
+    disposition = f'form-data; name="file"; filename="plain.geojson"; filename*=UTF-8\'\'{spoofed}'
+    payload = (
+        f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        + GEOJSON
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client.http.post(
+        "/v1/maps",
+        headers={**alice, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        body=payload,
+    )
+    assert response.status_code == 201, response.body
+    assert body(response)["map"]["filename"] == "plain.geojson"
+
+
+def test_a_value_the_driver_cannot_send_leaves_the_connection_in_step(client, users):
+    """pg8000 encodes parameters after it has sent half the exchange: a value it cannot encode
+    left replies unread, and the next call on the connection read them as its own."""
+    from chalicelib import db
+
+    users.create("alice")
+    args = {
+        "p_caller": None,
+        "p_token_version": None,
+        "p_limit": 5,
+        "p_after_id": None,
+        "p_q": None,
+        "p_format": None,
+        "p_visibility": None,
+        "p_owner": None,
+        "p_status": None,
+        "p_bbox": None,
+    }
+    year_10000 = dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(-dt.timedelta(hours=5)))
+    with pytest.raises(OverflowError):
+        db.call("api.browse_maps", **args, p_after_created=year_10000)
+    assert db.call("api.browse_maps", **args, p_after_created=None) == {"items": [], "next": None}
+    response = client.http.get("/v1/me", headers=users.headers("alice"))
+    assert response.status_code == 200
+    assert body(response)["username"] == "alice"

@@ -36,6 +36,7 @@ def test_user_lifecycle(stack, sql):
 
     admin = cli(stack, "user", "create", "boss", "--role", "admin", stdin="long enough pw\n")
     assert admin.returncode == 0, admin.stderr
+    assert admin.stdout == "created user boss (admin, always active, no end date)\n"
 
     duplicate = cli(stack, "user", "create", "CARTO", password="long enough pw")
     assert duplicate.returncode != 0
@@ -45,7 +46,12 @@ def test_user_lifecycle(stack, sql):
     assert listed.returncode == 0
     lines = listed.stdout.splitlines()
     assert lines[0].split() == ["USERNAME", "ROLE", "ACTIVE", "ACTIVE_UNTIL"]
-    assert [line.split()[0] for line in lines[1:]] == ["boss", "carto"]
+    carto_until = _until(sql, "carto")
+    assert [line.split() for line in lines[1:]] == [
+        ["boss", "admin", "yes", "-"],
+        ["carto", "member", "yes", carto_until],
+    ]
+    assert f"created user carto (member, active until {carto_until})\n" == created.stdout
 
     updated = cli(stack, "user", "update", "carto", "--deactivate")
     assert updated.returncode == 0, updated.stderr
@@ -55,7 +61,36 @@ def test_user_lifecycle(stack, sql):
 
     renewed = cli(stack, "user", "update", "carto", "--active-until", "2099-12-31")
     assert renewed.returncode == 0
-    assert "2099-12-31" in renewed.stdout
+    assert (
+        renewed.stdout == "updated user carto (member, active until 2099-12-31T00:00:00.000000Z)\n"
+    )
+
+    lapsed = cli(stack, "user", "update", "carto", "--active-until", "2020-01-01T12:00:00+02:00")
+    assert lapsed.returncode == 0, lapsed.stderr
+    assert (
+        lapsed.stdout == "updated user carto (member, inactive since 2020-01-01T10:00:00.000000Z)\n"
+    )
+
+    boss = cli(stack, "user", "update", "boss", "--days", "10")
+    assert boss.returncode == 0, boss.stderr
+    boss_until = _until(sql, "boss")
+    assert (
+        boss.stdout
+        == f"updated user boss (admin, always active, subscription until {boss_until})\n"
+    )
+    assert cli(stack, "user", "list").stdout.splitlines()[1].split() == [
+        "boss",
+        "admin",
+        "yes",
+        boss_until,
+    ]
+
+
+def _until(sql, username):
+    """active_until as the API and the CLI print it."""
+    return sql.run("SELECT app.iso(active_until) FROM app.users WHERE username = :u", u=username)[
+        0
+    ][0]
 
 
 @pytest.mark.parametrize(
@@ -75,6 +110,48 @@ def test_errors_are_one_line_and_nonzero(stack, sql, args, password, reason):
     assert len(result.stderr.strip().splitlines()) == 1
     assert reason in result.stderr.lower()
     assert "Traceback" not in result.stderr
+
+
+# --days takes ASCII digits only (argparse's int() would take fullwidth or Arabic-Indic ones);
+# --active-until takes what the API does. Each: one line, non-zero, nothing written. In-process
+# (main() as the module runs it): a subprocess per value would cost a second or two each.
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--days", "\uff11\uff12"),
+        ("--days", "\u0661\u0662"),
+        ("--days", "\u00b2"),
+        ("--days", "-1"),
+        ("--days", "36501"),
+        ("--days", "1e3"),
+        ("--days", ""),
+        ("--active-until", "2030-01-01T00:00:00+23:59"),
+        ("--active-until", "9999-12-31T23:00:00-05:00"),
+        ("--active-until", "0000-01-01"),
+        ("--active-until", "infinity"),
+        ("--active-until", "\uff12\uff10\uff13\uff10-01-01"),
+        ("--active-until", ""),
+    ],
+)
+def test_bad_subscription_ends_are_one_line_errors(
+    stack, sql, users, monkeypatch, capsys, option, value
+):
+    from chalicelib.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", stack["ADMIN_DATABASE_URL"])
+    monkeypatch.setenv("MAPSTOCK_PASSWORD", "long enough pw")
+    users.create("carto", days=5)
+    before = sql.run("SELECT active_until, token_version FROM app.users")
+    for args in (
+        ["user", "create", "newbie", option, value],
+        ["user", "update", "carto", option, value],
+    ):
+        assert main(args) == 1, args
+        out, err = capsys.readouterr()
+        assert out == ""
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"error: {option}"), err
+    assert sql.run("SELECT active_until, token_version FROM app.users") == before
 
 
 def test_password_never_taken_from_argv():
