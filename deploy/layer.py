@@ -54,18 +54,22 @@ def _prune(site: Path, names: set[str]) -> None:
         shutil.rmtree(dist_info, ignore_errors=True)
 
 
-def build(requirements: Path = REQUIREMENTS, out_dir: Path | None = None) -> Path:
+def build(
+    requirements: Path = REQUIREMENTS,
+    out_dir: Path | None = None,
+    platforms: tuple[str, ...] = (PLATFORM,),
+) -> Path:
     """pip-install the requirements for Lambda into python/ and zip it; raises LayerError."""
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="mapstock-layer-"))
     site = out_dir / "python"
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--target", str(site), "--platform", PLATFORM, "--implementation", "cp",
+        "--target", str(site), *(f"--platform={p}" for p in platforms), "--implementation", "cp",
         "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:",
         "-r", str(requirements),
     ]  # fmt: skip
     if subprocess.run(command, check=False).returncode != 0:
-        raise LayerError(f"pip could not install {requirements.name} for {PLATFORM}")
+        raise LayerError(f"pip could not install {requirements.name} for {', '.join(platforms)}")
     _prune(site, _names_in(ROOT / "requirements.txt"))
     archive = out_dir / "layer.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:

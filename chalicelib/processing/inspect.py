@@ -12,6 +12,11 @@ from chalicelib.processing.sniff import sniff
 
 logger = logging.getLogger(__name__)
 
+# What the readers import from the processor's Lambda layer (requirements-processing.txt).
+# Without the layer they are missing: the deployment's fault, not the file's, so the job is
+# retried (and ends `failed` on its last attempt) instead of the map being rejected `malformed`.
+LAYER_MODULES = frozenset({"numpy", "tifffile", "PIL", "pypdf", "shapefile", "defusedxml"})
+
 
 # Each inspector module is imported only when its format shows up (cold-start cost).
 def _tiff(path: str) -> Inspection:
@@ -98,8 +103,13 @@ def _clean(value: Any) -> Any:
     raise TypeError(f"metadata value of type {type(value).__name__} is not JSON-safe")
 
 
+def _layer_missing(exc: Exception) -> bool:
+    return isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in LAYER_MODULES
+
+
 def inspect_file(path: str) -> Inspection:
-    """Identify the map file at `path` by content; raises Rejected, or OSError if unreadable."""
+    """Identify the map file at `path` by content; raises Rejected, OSError if unreadable, or
+    ModuleNotFoundError when a reader's library (LAYER_MODULES) is not deployed."""
     kind = sniff(path)
     if kind is None:
         raise Rejected("unsupported_format", "File is not a supported map format")
@@ -111,6 +121,8 @@ def inspect_file(path: str) -> Inspection:
     except MemoryError as exc:
         raise Rejected("too_large", "File exceeds the inspection memory budget") from exc
     except Exception as exc:
+        if _layer_missing(exc):
+            raise
         # A parser failing in a way we did not map is still the content's fault as far
         # as the uploader is concerned; log it (without content) so the gap gets fixed.
         logger.exception("unexpected inspector failure for format family %s", kind)
