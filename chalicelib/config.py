@@ -39,7 +39,6 @@ def dead_letter_queue_name() -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    database_url: str
     bucket: str
     queue_name: str
     queue_url: str | None
@@ -125,11 +124,25 @@ def jwt_secret() -> str:
     return _secret("JWT_SECRET")
 
 
+# Each process connects as the role of the functions it calls: the API as mapstock_api (through
+# DATABASE_URL), the event handlers as mapstock_pipeline (PIPELINE_DATABASE_URL). In AWS each
+# function holds, and may read, only its own role's secret.
+API_DATABASE_URL = "DATABASE_URL"
+PIPELINE_DATABASE_URL = "PIPELINE_DATABASE_URL"
+
+
+@functools.lru_cache(maxsize=2)
+def database_url(setting: str) -> str:
+    """The URL in `setting` (or its _ARN secret), read on first use; raises ConfigError."""
+    if setting not in (API_DATABASE_URL, PIPELINE_DATABASE_URL):
+        raise ConfigError(f"{setting} is not a database setting")
+    return _secret(setting)
+
+
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read and validate the settings once per process; raises ConfigError."""
     return Settings(
-        database_url=_secret("DATABASE_URL"),
         bucket=bucket_name(),
         queue_name=queue_name(),
         queue_url=os.environ.get("MAPSTOCK_QUEUE_URL") or None,

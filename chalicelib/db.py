@@ -1,4 +1,9 @@
-"""The thin pg8000 layer: a small connection pool (one in a Lambda container), `call(fn, **args)`.
+"""The thin pg8000 layer: a small connection pool per role, `call(fn, **args)`.
+
+Why per role: a function's schema names the role that may execute it (api.* the API's,
+pipeline.* the event handlers'), and each role connects with its own credentials (config's
+database_url). A Lambda function only ever calls one schema, so it holds one pool and reads one
+secret; a process that serves both (the tests' Chalice client) holds two.
 
 Why a pool: a pg8000 connection is not thread-safe and `chalice local` serves every request on
 a new thread, so each call takes a connection for itself and gives it back; Lambda runs one
@@ -31,11 +36,14 @@ import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
 from chalicelib import errors
-from chalicelib.config import get_settings
+from chalicelib.config import API_DATABASE_URL, PIPELINE_DATABASE_URL, database_url, get_settings
 
-# At most this many conversations at once per process; more requests wait for one.
+# At most this many conversations at once per process and role; more requests wait for one.
 POOL_SIZE = 8
-_FUNCTION_NAME = re.compile(r"^(api|ops)\.[a-z_][a-z0-9_]*$")
+_FUNCTION_NAME = re.compile(r"^(api|pipeline|ops)\.[a-z_][a-z0-9_]*$")
+# The setting holding the credentials of the role that may execute each schema (ops.* only the
+# owner may: the admin CLI points DATABASE_URL at the owner).
+_CREDENTIALS = {"api": API_DATABASE_URL, "ops": API_DATABASE_URL, "pipeline": PIPELINE_DATABASE_URL}
 _ARG_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # admin_shutdown, crash_shutdown, cannot_connect_now, connection_exception class.
 _CONNECTION_LOST = ("57P01", "57P02", "57P03", "08")
@@ -75,9 +83,10 @@ def connect(url: str, timeout: float = 10.0) -> pg8000.native.Connection:
 
 
 class _Pool:
-    """Idle connections, newest first, and a cap on how many are open at once."""
+    """Idle connections to one URL, newest first, and a cap on how many are open at once."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, url: str, size: int) -> None:
+        self.url = url
         self.size = size
         self._idle: list[pg8000.native.Connection] = []
         self._open = 0
@@ -98,7 +107,7 @@ class _Pool:
                 return self._idle.pop()
             self._open += 1
         try:
-            return connect(settings.database_url, settings.db_timeout_seconds)
+            return connect(self.url, settings.db_timeout_seconds)
         except (InterfaceError, OSError, DatabaseError) as exc:
             # Unreachable, refused, or out of server slots (53300): the request may retry.
             self._forget()
@@ -128,24 +137,41 @@ class _Pool:
             self.discard(conn)
 
 
-_pool = _Pool(POOL_SIZE)
+_pools: dict[str, _Pool] = {}  # one per URL
+_pools_lock = threading.Lock()
+
+
+def _pool(schema: str) -> _Pool:
+    """The pool of the role that may execute `schema`'s functions; raises ConfigError when its
+    setting is missing."""
+    url = database_url(_CREDENTIALS[schema])
+    with _pools_lock:
+        pool = _pools.get(url)
+        if pool is None:
+            pool = _pools[url] = _Pool(url, POOL_SIZE)
+        return pool
 
 
 @contextlib.contextmanager
-def connection() -> Iterator[pg8000.native.Connection]:
-    """A pooled connection for one conversation (given back after it, closed if it failed)."""
-    conn = _pool.take()
+def connection(schema: str = "api") -> Iterator[pg8000.native.Connection]:
+    """A pooled connection of the role that executes `schema`, for one conversation (given back
+    after it, closed if it failed); raises ConfigError, ApiError 503."""
+    pool = _pool(schema)
+    conn = pool.take()
     try:
         yield conn
     except BaseException:
-        _pool.discard(conn)
+        pool.discard(conn)
         raise
-    _pool.give(conn)
+    pool.give(conn)
 
 
 def reset() -> None:
-    """Close the idle connections (after a network error, or in tests)."""
-    _pool.close_idle()
+    """Close every pool's idle connections (after a network error, or in tests)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+    for pool in pools:
+        pool.close_idle()
 
 
 def _text(value: str, name: str) -> str:
@@ -208,9 +234,11 @@ def literal(value: Any, name: str = "value") -> str:
 def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     """Run `SELECT function(arg => :arg, …)` in one round trip and return its single value.
 
-    Raises ApiError for the SQLSTATEs in errors.SQLSTATE_ERRORS and 503 when the database is
-    unreachable. A connection the server reports closed (SQLSTATE 57P0x/08xxx: the statement
-    did not commit) is reopened and the call made once more. `retry=True` also does so after a
+    Connects as the role that may execute the function's schema (see _CREDENTIALS). Raises
+    ApiError for the SQLSTATEs in errors.SQLSTATE_ERRORS and 503 when the database is
+    unreachable, ConfigError when that role's setting is missing. A connection the server
+    reports closed (SQLSTATE 57P0x/08xxx: the statement did not commit) is reopened and the
+    call made once more. `retry=True` also does so after a
     bare socket error, where the outcome is unknown: only for calls safe to repeat (reads and
     conditional state changes).
     """
@@ -220,9 +248,10 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
         function,
         ", ".join(f"{a} => {literal(v, a.removeprefix('p_'))}" for a, v in args.items()),
     )
+    pool = _pool(function.split(".", 1)[0])
     for attempt in range(2):
         last = attempt == 1
-        conn = _pool.take()
+        conn = pool.take()
         round_trips.set(round_trips.get() + 1)
         try:
             rows = conn.run(sql)
@@ -231,24 +260,24 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
             sqlstate = str(detail.get("C", ""))
             api_error = errors.from_sqlstate(sqlstate, str(detail.get("M", "")))
             if sqlstate.startswith(_CONNECTION_LOST) or (api_error and api_error.status == 503):
-                _pool.discard(conn)
+                pool.discard(conn)
                 if sqlstate.startswith(_CONNECTION_LOST) and not last:
                     continue
             else:
-                _pool.give(conn)  # an error the function raised: the connection is fine
+                pool.give(conn)  # an error the function raised: the connection is fine
             if api_error is None:
                 raise
             raise api_error from None
         except (TimeoutError, InterfaceError, OSError) as exc:
-            _pool.discard(conn)
+            pool.discard(conn)
             if retry and not last:
                 continue
             raise errors.unavailable() from exc
         except BaseException:
             # Anything else (an interrupt mid-exchange) may leave replies unread that the next
             # call would take for its own: the connection goes.
-            _pool.discard(conn)
+            pool.discard(conn)
             raise
-        _pool.give(conn)
+        pool.give(conn)
         return rows[0][0] if rows else None
     raise AssertionError("unreachable")

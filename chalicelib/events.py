@@ -22,7 +22,7 @@ def _register_upload(key: str, map_id: str, event_version: str | None) -> str:
     size = int(found["ContentLength"])
     version = found.get("VersionId") if found.get("VersionId") not in (None, "null") else None
     result = db.call(
-        "api.register_upload",
+        "pipeline.register_upload",
         retry=True,
         p_object_key=key,
         p_size=size,
@@ -191,7 +191,7 @@ def dead_letters(event: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
     failures = []
     for record, job in _jobs(event, "dead_letter_malformed"):
         try:
-            changed = db.call("api.fail_dead_letter", retry=True, p_id=job["map_id"])
+            changed = db.call("pipeline.fail_dead_letter", retry=True, p_id=job["map_id"])
         except Exception as exc:
             logs.log("dead_letter_failed", "error", map_id=job["map_id"], error=type(exc).__name__)
             failures.append({"itemIdentifier": record["messageId"]})
@@ -204,7 +204,7 @@ def sweep() -> dict[str, Any]:
     """Scheduled: time out external jobs, drop never-used upload slots (idempotent)."""
     settings = get_settings()
     result: dict[str, Any] = db.call(
-        "api.sweep",
+        "pipeline.sweep",
         retry=True,
         p_upload_grace_seconds=settings.upload_grace_seconds,
         p_stall_seconds=settings.stall_seconds,
@@ -230,7 +230,7 @@ def sweep_orphans() -> dict[str, int]:
     grace = get_settings().upload_grace_seconds
     checked = removed = 0
     for ids in storage.map_ids_in_bucket():
-        existing = set(db.call("api.existing_maps", retry=True, p_ids=ids))
+        existing = set(db.call("pipeline.existing_maps", retry=True, p_ids=ids))
         checked += len(ids)
         for map_id in ids:
             if map_id in existing:

@@ -21,26 +21,33 @@ CREATE TABLE IF NOT EXISTS app.schema_migrations (
 """
 
 # Functions are dropped and re-created on every migrate so that a changed signature never
-# leaves a stale overload behind; tables never depend on api/ops functions.
+# leaves a stale overload behind (nor a function moved to another schema); tables never depend
+# on api/pipeline/ops functions. Re-created functions start with no grants: _GRANTS gives them.
 _DROP_FUNCTIONS = """
 DO $$
 DECLARE f regprocedure;
 BEGIN
     FOR f IN SELECT p.oid::regprocedure FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-             WHERE n.nspname IN ('api', 'ops') LOOP
+             WHERE n.nspname IN ('api', 'pipeline', 'ops') LOOP
         EXECUTE 'DROP FUNCTION ' || f;
     END LOOP;
 END $$;
 """
 
+# Each role reaches only its own schema: the API's what routes call, the pipeline's what the
+# event handlers call; ops.* is the owner's (the admin CLI).
 _GRANTS = """
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA app, api, ops FROM PUBLIC;
-REVOKE ALL ON SCHEMA app, api, ops FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA app, api, pipeline, ops FROM PUBLIC;
+REVOKE ALL ON SCHEMA app, api, pipeline, ops FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA app FROM PUBLIC;
 GRANT USAGE ON SCHEMA api TO mapstock_api;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO mapstock_api;
+GRANT USAGE ON SCHEMA pipeline TO mapstock_pipeline;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pipeline TO mapstock_pipeline;
 """
-APP_ROLE = "mapstock_api"
+API_ROLE = "mapstock_api"
+PIPELINE_ROLE = "mapstock_pipeline"
+APP_ROLES = (API_ROLE, PIPELINE_ROLE)
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -73,13 +80,21 @@ def migrate(conn: pg8000.native.Connection, sql_dir: Path = SQL_DIR) -> list[str
     return applied_now
 
 
-def ensure_login_role(conn: pg8000.native.Connection, name: str, password: str) -> None:
-    """Create (or re-password) a LOGIN role that has only the app's EXECUTE rights."""
-    if not _ROLE_NAME.match(name):
-        raise ValueError("role names are lower-case identifiers")
+def ensure_login_role(
+    conn: pg8000.native.Connection, name: str, password: str, grant: str = API_ROLE
+) -> None:
+    """Create (or re-password) a LOGIN role that has one app role's EXECUTE rights (`grant`:
+    mapstock_api or mapstock_pipeline) and not the other's; raises ValueError on a bad name."""
+    if not _ROLE_NAME.match(name) or grant not in APP_ROLES or name in APP_ROLES:
+        raise ValueError("role names are lower-case identifiers, granted one app role")
     exists = conn.run("SELECT 1 FROM pg_roles WHERE rolname = :n", n=name)
     verb = "ALTER" if exists else "CREATE"
     # Identifiers and passwords cannot be bound parameters in DDL; both are checked/quoted.
     quoted = conn.run("SELECT quote_literal(:p)", p=password)[0][0]
     conn.run(f"{verb} ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {quoted}")
-    conn.run(f"GRANT {APP_ROLE} TO {name}")
+    # A login that held the other role (reconfigured, or both secrets naming one user) would
+    # carry both rights: it keeps only the one asked for.
+    for other in APP_ROLES:
+        if other != grant:
+            conn.run(f"REVOKE {other} FROM {name}")
+    conn.run(f"GRANT {grant} TO {name}")

@@ -34,7 +34,14 @@ def parser() -> argparse.ArgumentParser:
         "--db-host", default=_env("MAPSTOCK_DB_HOST"), help="host the functions connect to"
     )
     cli.add_argument("--db-port", default=_env("MAPSTOCK_DB_PORT"))
-    cli.add_argument("--db-user", default=_env("MAPSTOCK_DB_USER"))
+    cli.add_argument(
+        "--db-user", default=_env("MAPSTOCK_DB_USER"), help="the API's login (mapstock_app)"
+    )
+    cli.add_argument(
+        "--db-pipeline-user",
+        default=_env("MAPSTOCK_DB_PIPELINE_USER"),
+        help="the event functions' login (mapstock_app_pipeline)",
+    )
     cli.add_argument(
         "--db-sslmode",
         default=_env("MAPSTOCK_DB_SSLMODE"),
@@ -69,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         db_host=args.db_host,
         db_port=args.db_port,
         db_user=args.db_user,
+        db_pipeline_user=args.db_pipeline_user,
         db_sslmode=args.db_sslmode,
         cors_origins=args.cors_origins,
         alarm_email=args.alarm_email,

@@ -1,5 +1,6 @@
-"""Migrations at deploy time: apply sql/ as the admin, then (re)create the functions' login role
-with the password the stack generated into the database secret."""
+"""Migrations at deploy time: apply sql/ as the admin, then (re)create the functions' two login
+roles with the passwords the stack generated into their secrets: the API's (granted
+mapstock_api) and the event functions' (granted mapstock_pipeline)."""
 
 from __future__ import annotations
 
@@ -42,19 +43,32 @@ def login_of(secret_string: str) -> tuple[str, str]:
         raise MigrationError("the database secret is not {username, password, ...}") from None
 
 
-def migrate(secrets: Any, secret_arn: str, admin_url: str) -> list[str]:
-    """Apply migrations, grant the functions' login role; raises MigrationError if unreachable."""
+def migrate(
+    secrets: Any, api_secret_arn: str, pipeline_secret_arn: str, admin_url: str
+) -> list[str]:
+    """Apply migrations, then (re)create the API's and the pipeline's login roles, each with
+    only its app role's rights; raises MigrationError if unreachable or when both secrets name
+    one login (it would hold both roles' rights)."""
     from chalicelib import db
     from chalicelib import migrate as migrations
 
-    username, password = login_of(secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+    logins = {
+        role: login_of(secrets.get_secret_value(SecretId=arn)["SecretString"])
+        for role, arn in (
+            (migrations.API_ROLE, api_secret_arn),
+            (migrations.PIPELINE_ROLE, pipeline_secret_arn),
+        )
+    }
+    if len({username for username, _ in logins.values()}) != len(logins):
+        raise MigrationError("the API's and the pipeline's database secrets name the same user")
     try:
         conn = db.connect(admin_url, timeout=30)
     except Exception as exc:
         raise MigrationError(f"cannot reach the database ({type(exc).__name__})") from None
     try:
         applied = migrations.migrate(conn)
-        migrations.ensure_login_role(conn, username, password)
+        for role, (username, password) in logins.items():
+            migrations.ensure_login_role(conn, username, password, role)
     finally:
         conn.close()
     return applied

@@ -22,6 +22,7 @@ STICKY_PARAMETERS = (
     "DatabasePort",
     "DatabaseName",
     "DatabaseUser",
+    "PipelineDatabaseUser",
     "DatabaseSslMode",
     "CorsAllowedOrigins",
     "AlarmEmail",

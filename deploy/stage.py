@@ -67,8 +67,10 @@ class Stage:
         return VISIBILITY_FACTOR * self.functions[handler].timeout
 
     @property
-    def secret_names(self) -> tuple[str, str]:
-        return (f"{APP_NAME}/{self.name}/jwt-signing-key", f"{APP_NAME}/{self.name}/database")
+    def secret_names(self) -> tuple[str, str, str]:
+        """The JWT key, the API's database login and the event functions' database login."""
+        prefix = f"{APP_NAME}/{self.name}"
+        return (f"{prefix}/jwt-signing-key", f"{prefix}/database", f"{prefix}/pipeline-database")
 
     def function_name(self, handler: str) -> str:
         """The Lambda name Chalice gives a handler (the API is `api_handler`)."""

@@ -27,6 +27,7 @@ class Options:
     db_host: str | None = None
     db_port: str | None = None
     db_user: str | None = None
+    db_pipeline_user: str | None = None
     db_sslmode: str | None = None
     cors_origins: str | None = None
     alarm_email: str | None = None
@@ -59,6 +60,7 @@ def _stack_parameters(options: Options, stage: Stage) -> dict[str, str]:
     )
     optional = {
         "DatabaseUser": options.db_user,
+        "PipelineDatabaseUser": options.db_pipeline_user,
         "DatabaseSslMode": options.db_sslmode,
         "CorsAllowedOrigins": options.cors_origins,
         "AlarmEmail": options.alarm_email,
@@ -98,9 +100,12 @@ def deploy(options: Options) -> dict[str, Any]:
     if options.admin_database_url:
         _say("migrations")
         applied = database.migrate(
-            aws["secretsmanager"], outputs["DatabaseSecretArn"], options.admin_database_url
+            aws["secretsmanager"],
+            outputs["DatabaseSecretArn"],
+            outputs["PipelineDatabaseSecretArn"],
+            options.admin_database_url,
         )
-        _say(f"migrations applied now: {len(applied)}; functions and login role refreshed")
+        _say(f"migrations applied now: {len(applied)}; functions and both login roles refreshed")
 
     archive = _layer_archive(options)
     layer_arn = None

@@ -1,5 +1,6 @@
 """`make run`: PostgreSQL, local S3 + SQS (moto), the API (`chalice local`) and the event pump,
-started in order, watched, and stopped together on Ctrl-C / SIGTERM.
+started in order, watched, and stopped together on Ctrl-C / SIGTERM. As deployed, the API
+connects with mapstock_api's rights only and the pumps with mapstock_pipeline's.
 
 Settings (environment): PORT (8000), MAPSTOCK_PG_PORT (54329), MAPSTOCK_MOTO_PORT (54330),
 MAPSTOCK_STATE_DIR (.local), DATABASE_URL (replaces the embedded PostgreSQL).
@@ -57,7 +58,8 @@ class Stack:
         self.bucket = ""
         self.stop_requested = False
         self.hurry = False
-        self.env: dict[str, str] = {}
+        self.env: dict[str, str] = {}  # every child's; each adds its own database login
+        self.admin_url = ""  # the schema owner's: for the CLI (env.json), never a child
         self.lock_fd = -1  # held (flock) while running: one stack per state folder
         self.locked = False
 
@@ -115,12 +117,14 @@ class Stack:
         database_url = self.start_database()
         self.check()
         steps.migrate_database(database_url)
+        # The API connects as mapstock_api's login, the pumps as mapstock_pipeline's.
+        logins = steps.create_logins(database_url)
         self.wait_for("S3/SQS (moto)", lambda: port_in_use(o.moto_port), moto.log)
         self.bucket, queue = stage_names()
         urls = steps.create_aws_resources(o, self.bucket, queue)
+        self.admin_url = database_url
         self.env.update(
             {
-                "DATABASE_URL": database_url,
                 "JWT_SECRET": jwt_secret(o.state),
                 "MAPSTOCK_BUCKET": self.bucket,
                 "MAPSTOCK_QUEUE": queue,
@@ -141,14 +145,21 @@ class Stack:
             "127.0.0.1",
         ]
         argv += ["--port", str(o.api_port), "--no-autoreload"]
-        api = self.spawn("API (chalice local)", argv, "api.log")
+        api_login = logins["DATABASE_URL"]
+        api = self.spawn("API (chalice local)", argv, "api.log", DATABASE_URL=api_login)
         steps.restore_bucket(o, self.bucket, database_url)  # while the API boots
         pumps = []
         for key, (name, kinds) in PUMPS.items():
             ready = o.run_dir / f"pump-{key}.ready"
             ready.unlink(missing_ok=True)
             argv = [sys.executable, "-m", "devstack.pump", *kinds]
-            pump = self.spawn(name, argv, f"pump-{key}.log", MAPSTOCK_READY_FILE=str(ready))
+            pump = self.spawn(
+                name,
+                argv,
+                f"pump-{key}.log",
+                MAPSTOCK_READY_FILE=str(ready),
+                PIPELINE_DATABASE_URL=logins["PIPELINE_DATABASE_URL"],
+            )
             pumps.append((pump, ready))
         self.wait_for("the API", lambda: http_ok(f"{o.api_url}/v1/health"), api.log)
         for pump, ready in pumps:
@@ -182,7 +193,7 @@ class Stack:
         pids = {"orchestrator": os.getpid(), **{c.name: c.pid for c in self.children}}
         if self.postgres and self.postgres.pid():
             pids["PostgreSQL"] = self.postgres.pid() or 0
-        write_run_files(self.o, self.env, pids)
+        write_run_files(self.o, {**self.env, "DATABASE_URL": self.admin_url}, pids)
 
     def stop(self) -> bool:
         """Stop everything started, newest first; bounded in time, safe after a partial start.

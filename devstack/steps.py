@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from devstack import s3_snapshot
 from devstack.localenv import NOTIFY_QUEUE, Options, StackError, shown
@@ -39,6 +41,40 @@ def migrate_database(database_url: str) -> None:
         raise StackError(f"migrating the database failed: {why}") from None
     finally:
         conn.close()
+
+
+def create_logins(database_url: str) -> dict[str, str]:
+    """(Re)create the API's and the pumps' login roles with fresh passwords; returns their URLs
+    by setting name; raises StackError with a one-line reason."""
+    from chalicelib import db
+    from chalicelib.migrate import API_ROLE, PIPELINE_ROLE, ensure_login_role
+
+    # Each with one role's rights, as the deployed functions have (the owner's URL stays for
+    # migrations, the CLI and the run files).
+    logins = {
+        "DATABASE_URL": ("mapstock_local_api", API_ROLE),
+        "PIPELINE_DATABASE_URL": ("mapstock_local_pipeline", PIPELINE_ROLE),
+    }
+
+    parts = urlsplit(database_url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname or ""
+    where = f"{host}:{parts.port}" if parts.port else host
+    urls = {}
+    try:
+        conn = db.connect(database_url, timeout=30)
+    except Exception as exc:
+        raise StackError(f"cannot reach the database ({type(exc).__name__})") from None
+    try:
+        for setting, (login, role) in logins.items():
+            password = secrets.token_urlsafe(24)  # URL-safe: goes into the URL as is
+            ensure_login_role(conn, login, password, role)
+            urls[setting] = urlunsplit(parts._replace(netloc=f"{login}:{password}@{where}"))
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        raise StackError(f"creating the app's database logins failed: {why}") from None
+    finally:
+        conn.close()
+    return urls
 
 
 def create_aws_resources(o: Options, bucket: str, queue: str) -> dict[str, str]:

@@ -107,7 +107,7 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
         "MAPSTOCK_SQL_DIR": str(ROOT / "sql"),
         "MULTIPART_PART_BYTES": str(TEST_PART_BYTES),
     }
-    saved = {k: os.environ.get(k) for k in [*env, "EXTERNAL_QUEUE_URL"]}
+    saved = {k: os.environ.get(k) for k in [*env, "EXTERNAL_QUEUE_URL", "PIPELINE_DATABASE_URL"]}
     os.environ.update(env)
     urls = aws.create_resources(moto_endpoint, BUCKET, QUEUE)
     import boto3
@@ -117,20 +117,23 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
     # Hand-off only happens over the threshold (1 GiB); test_external.py lowers it.
     os.environ["EXTERNAL_QUEUE_URL"] = env["EXTERNAL_QUEUE_URL"] = urls["external_url"]
     from chalicelib import db
-    from chalicelib.migrate import ensure_login_role, migrate
+    from chalicelib.migrate import API_ROLE, PIPELINE_ROLE, ensure_login_role, migrate
 
     conn = db.connect(database_url)
     migrate(conn)
-    # The app runs as a role that may only EXECUTE api.* (as in production); tests that set up
-    # or inspect rows use the owner's connection (the `sql` fixture).
-    app_password = secrets.token_urlsafe(16)
-    ensure_login_role(conn, "mapstock_app_test", app_password)
-    conn.close()
+    # Routes run as a role that may only EXECUTE api.*, the event handlers as one that may only
+    # EXECUTE pipeline.* (as deployed: db.call picks the role by the function's schema); tests
+    # that set up or inspect rows use the owner's connection (the `sql` fixture).
     parts = urlsplit(database_url)
-    app_url = urlunsplit(
-        parts._replace(netloc=f"mapstock_app_test:{app_password}@{parts.hostname}:{parts.port}")
-    )
-    os.environ["DATABASE_URL"] = env["DATABASE_URL"] = app_url
+    for setting, login, role in (
+        ("DATABASE_URL", "mapstock_app_test", API_ROLE),
+        ("PIPELINE_DATABASE_URL", "mapstock_pipeline_test", PIPELINE_ROLE),
+    ):
+        password = secrets.token_urlsafe(16)
+        ensure_login_role(conn, login, password, role)
+        netloc = f"{login}:{password}@{parts.hostname}:{parts.port}"
+        os.environ[setting] = env[setting] = urlunsplit(parts._replace(netloc=netloc))
+    conn.close()
     env["ADMIN_DATABASE_URL"] = database_url
     _reset_caches()
     with lambda_time(LAMBDA_TIMEOUT_MS):
@@ -147,6 +150,7 @@ def _reset_caches() -> None:
     from chalicelib import config, db, jobs, storage
 
     config.get_settings.cache_clear()
+    config.database_url.cache_clear()
     config.jwt_secret.cache_clear()
     storage.client.cache_clear()
     jobs.client.cache_clear()

@@ -80,7 +80,7 @@ def hand_off(
         )
     )
     recorded = db.call(
-        "api.hand_off_external",
+        "pipeline.hand_off_external",
         retry=True,
         p_id=map_id,
         p_lease_token=lease,
@@ -104,7 +104,7 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
     """Verify an external result's checksum and publish it as the map's optimized variant."""
     settings = get_settings()
     claim = db.call(
-        "api.claim_external_result",
+        "pipeline.claim_external_result",
         p_id=map_id,
         p_job_id=job_id,
         p_lease_seconds=settings.processing_lease_seconds,
@@ -125,7 +125,7 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
             # Not (yet) a verifiable result: drop it and keep waiting until the deadline.
             if head:
                 storage.delete_version(key, version)
-            db.call("api.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
+            db.call("pipeline.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
             logs.log("external_result_unverified", "warning", map_id=map_id, job_id=job_id)
             return "unverified"
         metadata = head.get("Metadata", {})
@@ -139,7 +139,7 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
             "content_encoding": head.get("ContentEncoding"),
         }
         db.call(
-            "api.complete_processing",
+            "pipeline.complete_processing",
             retry=True,
             p_id=map_id,
             p_lease_token=lease,
@@ -162,7 +162,7 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
                 map_id, lease, "The external result could not be published; contact support."
             )
             return "failed"
-        db.call("api.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
+        db.call("pipeline.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
         raise
 
 
@@ -176,7 +176,7 @@ def record_error(map_id: str, job_id: str) -> bool:
     reason = "".join(c for c in reason if c.isprintable()) or "no reason given"
     return bool(
         db.call(
-            "api.fail_external",
+            "pipeline.fail_external",
             retry=True,
             p_id=map_id,
             p_job_id=job_id,

@@ -118,7 +118,7 @@ def inspection_args(spooled: Spooled, found: Any) -> dict[str, Any]:
 
 def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
     db.call(
-        "api.set_progress",
+        "pipeline.set_progress",
         retry=True,
         p_id=map_id,
         p_lease_token=lease,
@@ -199,7 +199,7 @@ def process_map(
     settings = get_settings()
     job = Budget.for_job(settings.job_budget_seconds, invocation_deadline)
     claim = db.call(
-        "api.claim_processing", p_id=map_id, p_lease_seconds=settings.processing_lease_seconds
+        "pipeline.claim_processing", p_id=map_id, p_lease_seconds=settings.processing_lease_seconds
     )
     if not claim["claimed"]:
         logs.log("job_skipped", map_id=map_id, status=claim.get("status"))
@@ -250,7 +250,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
                 variant = _store_variant(map_id, optimized)
         with job.step("record"):
             db.call(
-                "api.complete_processing",
+                "pipeline.complete_processing",
                 retry=True,
                 p_id=map_id,
                 p_lease_token=lease,
@@ -268,7 +268,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
     except ContentRejected as exc:
         spooled = spooled or exc.spooled
         db.call(
-            "api.finish_processing_error",
+            "pipeline.finish_processing_error",
             retry=True,
             p_id=map_id,
             p_lease_token=lease,
@@ -380,7 +380,7 @@ def _optimization_skipped(found: Any, reason: str) -> Any:
 def end_failed(map_id: str, lease: str, message: str) -> None:
     """End a job we hold the lease of as `failed` (processing_failed) with a reason."""
     db.call(
-        "api.finish_processing_error",
+        "pipeline.finish_processing_error",
         retry=True,
         p_id=map_id,
         p_lease_token=lease,
@@ -408,5 +408,5 @@ def fail_or_release(map_id: str, lease: str, exc: Exception, final_attempt: bool
         reason = "Processing failed repeatedly; the upload was kept. Contact support."
         end_failed(map_id, lease, out_of_time.reason if out_of_time else reason)
         return "failed"
-    db.call("api.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
+    db.call("pipeline.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
     raise exc

@@ -1,8 +1,10 @@
 -- The event pipeline: register an upload (S3 event), claim / complete / reject / release /
 -- fail processing (SQS). Every change is one conditional UPDATE: a duplicate is a no-op.
+-- In their own schema, executable only by mapstock_pipeline: the API's role cannot complete,
+-- fail or sweep maps, and the pipeline's cannot act for a member.
 
-CREATE OR REPLACE FUNCTION api.register_upload(p_object_key text, p_size bigint,
-                                               p_version text, p_etag text) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pipeline.register_upload(p_object_key text, p_size bigint,
+                                                    p_version text, p_etag text) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     m app.maps;
@@ -61,10 +63,10 @@ BEGIN
                               'version', p_version);
 END
 $$;
-COMMENT ON FUNCTION api.register_upload(text, bigint, text, text)
+COMMENT ON FUNCTION pipeline.register_upload(text, bigint, text, text)
     IS 'S3 event: awaiting_upload -> uploaded (enqueue, pinning the object version) or rejected (size); a version other than the pinned one is stray.';
 
-CREATE OR REPLACE FUNCTION api.claim_processing(p_id uuid, p_lease_seconds integer) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pipeline.claim_processing(p_id uuid, p_lease_seconds integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     m app.maps;
@@ -91,7 +93,7 @@ BEGIN
                               'attempts', m.attempts);
 END
 $$;
-COMMENT ON FUNCTION api.claim_processing(uuid, integer)
+COMMENT ON FUNCTION pipeline.claim_processing(uuid, integer)
     IS 'SQS: take the processing lease of an uploaded map (or an expired lease); claimed=false otherwise.';
 
 CREATE OR REPLACE FUNCTION app.bbox_of(p_bbox float8[]) RETURNS box
@@ -101,10 +103,10 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION app.bbox_of(float8[]) IS 'A box from [minx, miny, maxx, maxy].';
 
-CREATE OR REPLACE FUNCTION api.complete_processing(p_id uuid, p_lease_token uuid, p_size bigint,
-                                                   p_sha256 text, p_format text,
-                                                   p_media_type text, p_metadata jsonb,
-                                                   p_bbox float8[], p_variant jsonb DEFAULT NULL)
+CREATE OR REPLACE FUNCTION pipeline.complete_processing(p_id uuid, p_lease_token uuid, p_size bigint,
+                                                        p_sha256 text, p_format text,
+                                                        p_media_type text, p_metadata jsonb,
+                                                        p_bbox float8[], p_variant jsonb DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
@@ -124,11 +126,11 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[], jsonb)
+COMMENT ON FUNCTION pipeline.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[], jsonb)
     IS 'SQS: processing -> ready with checksum, metadata and optional optimized variant, if the lease is ours.';
 
-CREATE OR REPLACE FUNCTION api.set_progress(p_id uuid, p_lease_token uuid, p_stage text,
-                                            p_progress integer) RETURNS boolean
+CREATE OR REPLACE FUNCTION pipeline.set_progress(p_id uuid, p_lease_token uuid, p_stage text,
+                                                 p_progress integer) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE app.maps SET stage = p_stage, progress = p_progress, updated_at = clock_timestamp()
@@ -136,12 +138,12 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.set_progress(uuid, uuid, text, integer) IS 'SQS: show the stage and percent of a running job.';
+COMMENT ON FUNCTION pipeline.set_progress(uuid, uuid, text, integer) IS 'SQS: show the stage and percent of a running job.';
 
-CREATE OR REPLACE FUNCTION api.hand_off_external(p_id uuid, p_lease_token uuid, p_size bigint,
-                                                 p_sha256 text, p_format text, p_media_type text,
-                                                 p_metadata jsonb, p_bbox float8[],
-                                                 p_job_id uuid, p_timeout_seconds integer)
+CREATE OR REPLACE FUNCTION pipeline.hand_off_external(p_id uuid, p_lease_token uuid, p_size bigint,
+                                                      p_sha256 text, p_format text, p_media_type text,
+                                                      p_metadata jsonb, p_bbox float8[],
+                                                      p_job_id uuid, p_timeout_seconds integer)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
@@ -155,11 +157,11 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.hand_off_external(uuid, uuid, bigint, text, text, text, jsonb, float8[], uuid, integer)
+COMMENT ON FUNCTION pipeline.hand_off_external(uuid, uuid, bigint, text, text, text, jsonb, float8[], uuid, integer)
     IS 'SQS: record inspection and wait for the external system''s result (stage external).';
 
-CREATE OR REPLACE FUNCTION api.claim_external_result(p_id uuid, p_job_id uuid,
-                                                     p_lease_seconds integer) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pipeline.claim_external_result(p_id uuid, p_job_id uuid,
+                                                          p_lease_seconds integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     m app.maps;
@@ -177,10 +179,10 @@ BEGIN
                               'request_id', m.request_id, 'media_type', m.media_type);
 END
 $$;
-COMMENT ON FUNCTION api.claim_external_result(uuid, uuid, integer)
+COMMENT ON FUNCTION pipeline.claim_external_result(uuid, uuid, integer)
     IS 'SQS: take the lease to verify and publish an external job''s result; claimed=false for stale jobs.';
 
-CREATE OR REPLACE FUNCTION api.return_to_external(p_id uuid, p_lease_token uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION pipeline.return_to_external(p_id uuid, p_lease_token uuid) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     -- The result did not verify: keep waiting (until the deadline) for a correct one.
@@ -190,9 +192,9 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.return_to_external(uuid, uuid) IS 'SQS: an external result failed verification; wait on.';
+COMMENT ON FUNCTION pipeline.return_to_external(uuid, uuid) IS 'SQS: an external result failed verification; wait on.';
 
-CREATE OR REPLACE FUNCTION api.fail_external(p_id uuid, p_job_id uuid, p_code text, p_message text)
+CREATE OR REPLACE FUNCTION pipeline.fail_external(p_id uuid, p_job_id uuid, p_code text, p_message text)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
@@ -204,9 +206,9 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.fail_external(uuid, uuid, text, text) IS 'S3 event: the external system reported failure for its job.';
+COMMENT ON FUNCTION pipeline.fail_external(uuid, uuid, text, text) IS 'S3 event: the external system reported failure for its job.';
 
-CREATE OR REPLACE FUNCTION api.fail_dead_letter(p_id uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION pipeline.fail_dead_letter(p_id uuid) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     -- Its job gave up after every retry. A map a worker still holds a live lease on is left
@@ -221,10 +223,10 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.fail_dead_letter(uuid) IS 'DLQ: end a map whose job exhausted its retries as failed, unless a worker holds it.';
+COMMENT ON FUNCTION pipeline.fail_dead_letter(uuid) IS 'DLQ: end a map whose job exhausted its retries as failed, unless a worker holds it.';
 
-CREATE OR REPLACE FUNCTION api.sweep(p_upload_grace_seconds integer, p_stall_seconds integer,
-                                     p_max_attempts integer) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pipeline.sweep(p_upload_grace_seconds integer, p_stall_seconds integer,
+                                          p_max_attempts integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     timed_out integer;
@@ -264,13 +266,13 @@ BEGIN
                               'requeue', to_jsonb(requeue), 'gave_up', gave_up);
 END
 $$;
-COMMENT ON FUNCTION api.sweep(integer, integer, integer)
+COMMENT ON FUNCTION pipeline.sweep(integer, integer, integer)
     IS 'Schedule: time out external jobs, drop unused upload slots, requeue or end stalled jobs. Idempotent.';
 
-CREATE OR REPLACE FUNCTION api.finish_processing_error(p_id uuid, p_lease_token uuid,
-                                                       p_status text, p_code text,
-                                                       p_message text, p_size bigint,
-                                                       p_sha256 text) RETURNS boolean
+CREATE OR REPLACE FUNCTION pipeline.finish_processing_error(p_id uuid, p_lease_token uuid,
+                                                            p_status text, p_code text,
+                                                            p_message text, p_size bigint,
+                                                            p_sha256 text) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     IF p_status NOT IN ('rejected', 'failed') THEN
@@ -288,10 +290,10 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.finish_processing_error(uuid, uuid, text, text, text, bigint, text)
+COMMENT ON FUNCTION pipeline.finish_processing_error(uuid, uuid, text, text, text, bigint, text)
     IS 'SQS: processing -> rejected (bad content) or failed (retries exhausted), with a reason.';
 
-CREATE OR REPLACE FUNCTION api.release_processing(p_id uuid, p_lease_token uuid) RETURNS boolean
+CREATE OR REPLACE FUNCTION pipeline.release_processing(p_id uuid, p_lease_token uuid) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     -- A transient error: hand the map back so the SQS retry can claim it at once.
@@ -301,19 +303,13 @@ BEGIN
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION api.release_processing(uuid, uuid) IS 'SQS: processing -> uploaded after a transient error, if the lease is ours.';
+COMMENT ON FUNCTION pipeline.release_processing(uuid, uuid) IS 'SQS: processing -> uploaded after a transient error, if the lease is ours.';
 
-CREATE OR REPLACE FUNCTION api.health() RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
-    SELECT true
-$$;
-COMMENT ON FUNCTION api.health() IS 'The database answers.';
-
-CREATE OR REPLACE FUNCTION api.existing_maps(p_ids text[]) RETURNS jsonb
+CREATE OR REPLACE FUNCTION pipeline.existing_maps(p_ids text[]) RETURNS jsonb
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
     SELECT coalesce(jsonb_agg(id), '[]') FROM app.maps WHERE id = ANY (p_ids::uuid[])
 $$;
-COMMENT ON FUNCTION api.existing_maps(text[]) IS 'Orphan sweep: which of these map ids still have a row.';
+COMMENT ON FUNCTION pipeline.existing_maps(text[]) IS 'Orphan sweep: which of these map ids still have a row.';
 
 CREATE OR REPLACE FUNCTION ops.repin_object_versions(p_objects jsonb) RETURNS integer
 LANGUAGE sql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$

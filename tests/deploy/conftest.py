@@ -36,15 +36,26 @@ def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto_endpoint
 
 
-@pytest.fixture
-def app_role(database_url: str) -> Iterator[str]:
-    """A login role name unique to this test, dropped afterwards (roles are cluster-wide)."""
+def _throwaway_role(database_url: str, prefix: str) -> Iterator[str]:
     from chalicelib import db
 
-    name = f"mapstock_app_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     yield name
     conn: Any = db.connect(database_url)
     try:
         conn.run(f"DROP ROLE IF EXISTS {name}")
     finally:
         conn.close()
+
+
+@pytest.fixture
+def app_role(database_url: str) -> Iterator[str]:
+    """The API's login role name, unique to this test, dropped afterwards (roles are
+    cluster-wide)."""
+    yield from _throwaway_role(database_url, "mapstock_app")
+
+
+@pytest.fixture
+def pipeline_role(database_url: str) -> Iterator[str]:
+    """The event functions' login role name, unique to this test, dropped afterwards."""
+    yield from _throwaway_role(database_url, "mapstock_pipe")

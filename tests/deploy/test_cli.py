@@ -30,6 +30,34 @@ def test_first_deploy_needs_the_database_host(
     assert not [s for s in stacks if s["StackName"] == "mapstock-prod-resources"]
 
 
+def test_one_login_for_both_roles_is_refused_before_any_change(
+    aws_env: str, database_url: str, app_role: str
+) -> None:
+    """Both database secrets naming one user would give that login both roles' rights."""
+    import json
+
+    from chalicelib import db
+    from deploy import database
+
+    sm = boto3.client("secretsmanager")
+    login = json.dumps({"username": app_role, "password": "pw"})
+    arns = [
+        sm.create_secret(Name=f"{app_role}/{kind}", SecretString=login)["ARN"]
+        for kind in ("database", "pipeline-database")
+    ]
+    try:
+        with pytest.raises(database.MigrationError, match="same user"):
+            database.migrate(sm, *arns, database_url)
+    finally:
+        for arn in arns:
+            sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    conn = db.connect(database_url)
+    try:
+        assert conn.run("SELECT 1 FROM pg_roles WHERE rolname = :n", n=app_role) == []
+    finally:
+        conn.close()
+
+
 def test_layer_drops_what_the_function_zip_already_ships(tmp_path: Path) -> None:
     site = tmp_path / "python"
     for dist, module in (("numpy-2.4.6", "numpy"), ("rasterio-1.4.4", "rasterio")):

@@ -92,8 +92,11 @@ def test_placeholders_name_stack_outputs_and_render_away(stage: str) -> None:
     config = read_config()
     rendered = render_config(config, stage, outputs, {"processing": "arn:layer:1"})
     env = environment(rendered, stage, PROCESSOR)
-    assert env["DATABASE_URL_ARN"] == "value-of-DatabaseSecretArn"
+    assert env["PIPELINE_DATABASE_URL_ARN"] == "value-of-PipelineDatabaseSecretArn"
     assert env["EXTERNAL_QUEUE_URL"] == "value-of-ExternalQueueUrl"
+    assert environment(rendered, stage, "api_handler")["DATABASE_URL_ARN"] == (
+        "value-of-DatabaseSecretArn"
+    )
     assert function_setting(rendered, stage, PROCESSOR, "layers") == ["arn:layer:1"]
     assert "{stack:" not in str(rendered["stages"][stage])
     assert "{stack:" in str(config["stages"][stage])  # the repository's copy is untouched
@@ -101,12 +104,27 @@ def test_placeholders_name_stack_outputs_and_render_away(stage: str) -> None:
 
 def test_a_missing_layer_is_dropped_and_an_unknown_output_refused() -> None:
     config = read_config()
-    outputs = {"ProcessingQueueUrl": "u", "DatabaseSecretArn": "d", "JwtSecretArn": "j"}
+    outputs = {"ProcessingQueueUrl": "u", "JwtSecretArn": "j"}
+    outputs |= {"DatabaseSecretArn": "d", "PipelineDatabaseSecretArn": "p"}
     with pytest.raises(StageError, match="ExternalQueueUrl"):
         render_config(config, "dev", outputs, {"processing": None})
     outputs["ExternalQueueUrl"] = "x"
     rendered = render_config(config, "dev", outputs, {"processing": None})
     assert function_setting(rendered, "dev", PROCESSOR, "layers") == []
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_is_given_only_its_own_database_login(stage: str) -> None:
+    """The API connects as mapstock_api's login, every event function as mapstock_pipeline's:
+    each environment names one database secret (its policy lets it read only that one)."""
+    config = read_config()
+    for handler in config["stages"][stage]["lambda_functions"]:
+        env = environment(config, stage, handler)
+        named = {k: v for k, v in env.items() if "DATABASE_URL" in k}
+        if handler == "api_handler":
+            assert named == {"DATABASE_URL_ARN": "{stack:DatabaseSecretArn}"}
+        else:
+            assert named == {"PIPELINE_DATABASE_URL_ARN": "{stack:PipelineDatabaseSecretArn}"}
 
 
 def test_unknown_stage_is_refused() -> None:

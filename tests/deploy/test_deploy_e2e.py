@@ -69,30 +69,40 @@ def _check_resources(outputs: dict[str, str]) -> None:
     assert retention == dict.fromkeys(FUNCTIONS, 30)
 
 
-def _check_database(outputs: dict[str, str], role: str) -> None:
+def _check_database(outputs: dict[str, str], api_login: str, pipeline_login: str) -> None:
     from pg8000.native import DatabaseError
 
     from chalicelib import config, db
 
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=outputs["DatabaseSecretArn"])
-    assert json.loads(secret["SecretString"])["username"] == role
-    # The URL exactly as a function builds it from the secret (uncached: the test rotates).
-    conn = db.connect(config._secret_from_arn.__wrapped__(outputs["DatabaseSecretArn"]))
-    try:
-        assert conn.run("SELECT current_user") == [[role]]
-        assert conn.run("SELECT api.health()") is not None
-        with pytest.raises(DatabaseError, match="permission denied"):
-            conn.run("SELECT count(*) FROM app.users")
-    finally:
-        conn.close()
+    health, sweep_check = "SELECT api.health()", "SELECT pipeline.existing_maps('{}')"
+    for output, login, own, other in (
+        ("DatabaseSecretArn", api_login, health, sweep_check),
+        ("PipelineDatabaseSecretArn", pipeline_login, sweep_check, health),
+    ):
+        secret = boto3.client("secretsmanager").get_secret_value(SecretId=outputs[output])
+        assert json.loads(secret["SecretString"])["username"] == login
+        # The URL exactly as a function builds it from the secret (uncached: the test rotates).
+        conn = db.connect(config._secret_from_arn.__wrapped__(outputs[output]))
+        try:
+            assert conn.run("SELECT current_user") == [[login]]
+            assert conn.run(own) is not None
+            for refused in (other, "SELECT count(*) FROM app.users"):
+                with pytest.raises(DatabaseError, match="permission denied"):
+                    conn.run(refused)
+        finally:
+            conn.close()
 
 
 def _check_functions(outputs: dict[str, str], layer_arn: str) -> None:
     lam = boto3.client("lambda")
     configs = {name: lam.get_function_configuration(FunctionName=name) for name in FUNCTIONS}
-    for config in configs.values():
+    for name, config in configs.items():
         env = config["Environment"]["Variables"]
-        assert env["DATABASE_URL_ARN"] == outputs["DatabaseSecretArn"]
+        databases = {k: v for k, v in env.items() if "DATABASE_URL" in k}
+        if name == "mapstock-dev":
+            assert databases == {"DATABASE_URL_ARN": outputs["DatabaseSecretArn"]}
+        else:
+            assert databases == {"PIPELINE_DATABASE_URL_ARN": outputs["PipelineDatabaseSecretArn"]}
         assert env["JWT_SECRET_ARN"] == outputs["JwtSecretArn"]
         assert env["MAPSTOCK_QUEUE_URL"] == outputs["ProcessingQueueUrl"]
         assert not any("{" in value for value in env.values())
@@ -132,15 +142,15 @@ def _gone(call: Any, **kwargs: Any) -> bool:
 
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS..SNS..Subscription")
 def test_deploy_is_idempotent_and_destroy_undoes_it(
-    aws_env: str, database_url: str, app_role: str, layer_zip: Path, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    aws_env: str, database_url: str, app_role: str, pipeline_role: str, layer_zip: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     state = tmp_path / "chalice-state"
-    first = ["--db-user", app_role, "--layer-zip", str(layer_zip)]
-    assert main(_argv("deploy", database_url, state, *first)) == 0
+    first = ["--db-user", app_role, "--db-pipeline-user", pipeline_role]
+    assert main(_argv("deploy", database_url, state, *first, "--layer-zip", str(layer_zip))) == 0
     outputs = _outputs()
     _check_resources(outputs)
-    _check_database(outputs, app_role)
+    _check_database(outputs, app_role, pipeline_role)
     layer_arn = boto3.client("lambda").list_layer_versions(LayerName="mapstock-dev-processing")[
         "LayerVersions"
     ][0]["LayerVersionArn"]
@@ -157,7 +167,7 @@ def test_deploy_is_idempotent_and_destroy_undoes_it(
     assert "FunctionResponseTypes on" not in out and "ScalingConfig on" not in out
     assert layer_arn.endswith(":1") and f"processing layer {layer_arn}" in out
     assert _outputs() == outputs
-    _check_database(outputs, app_role)
+    _check_database(outputs, app_role, pipeline_role)
 
     sm = boto3.client("secretsmanager")
     before = sm.get_secret_value(SecretId=outputs["JwtSecretArn"])["SecretString"]
@@ -174,7 +184,8 @@ def test_deploy_is_idempotent_and_destroy_undoes_it(
     assert not (state / "deployed" / "dev.json").exists()
     assert _gone(boto3.client("s3").head_bucket, Bucket="mapstock-maps-dev")
     assert _gone(boto3.client("sqs").get_queue_url, QueueName="mapstock-processing-dev")
-    assert _gone(sm.describe_secret, SecretId="mapstock/dev/database")
+    for secret in ("database", "pipeline-database", "jwt-signing-key"):
+        assert _gone(sm.describe_secret, SecretId=f"mapstock/dev/{secret}")
     assert _gone(boto3.client("lambda").get_function, FunctionName="mapstock-dev")
     assert not boto3.client("lambda").list_layer_versions(LayerName="mapstock-dev-processing")[
         "LayerVersions"

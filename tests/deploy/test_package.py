@@ -26,6 +26,7 @@ LAYER = "arn:aws:lambda:us-east-1:123456789012:layer:mapstock-processing:7"
 OUTPUTS = {
     "ProcessingQueueUrl": "https://sqs.example/123/q",
     "DatabaseSecretArn": "arn:secret:database",
+    "PipelineDatabaseSecretArn": "arn:secret:pipeline-database",
     "JwtSecretArn": "arn:secret:jwt",
     "ExternalQueueUrl": "https://sqs.example/123/x",
 }
@@ -90,9 +91,14 @@ def test_functions_and_their_sizes(packaged: tuple[str, dict[str, Any], Path]) -
     assert [name for name, f in functions.items() if f.get("layers")] == ["on_processing_job"]
     assert functions["sweeper"]["reserved_concurrent_executions"] == 1
     assert "reserved_concurrent_executions" not in processor
-    for function in functions.values():
+    for name, function in functions.items():
         env = function["environment"]["variables"]
-        assert env["DATABASE_URL_ARN"] == OUTPUTS["DatabaseSecretArn"]
+        # Each function is given only its own role's database login.
+        secrets = {k: v for k, v in env.items() if "DATABASE_URL" in k}
+        if name == "api_handler":
+            assert secrets == {"DATABASE_URL_ARN": OUTPUTS["DatabaseSecretArn"]}
+        else:
+            assert secrets == {"PIPELINE_DATABASE_URL_ARN": OUTPUTS["PipelineDatabaseSecretArn"]}
         assert env["MAPSTOCK_BUCKET"] == f"mapstock-maps-{stage}"
         assert function["tags"]["stage"] == stage and function["tags"]["app"] == "mapstock"
     assert (

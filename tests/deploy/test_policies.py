@@ -49,11 +49,13 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
     consume = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     log_group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{stage.function_name(handler)}:*"
     grants = {(a, log_group, none) for a in ("logs:CreateLogStream", "logs:PutLogEvents")}
-    # The database secret for every function; the JWT key only for the API (read lazily).
-    for secret in stage.secret_names:
-        if secret.endswith("jwt-signing-key") and handler != "api_handler":
-            continue
-        arn = f"arn:aws:secretsmanager:*:*:secret:{secret}-??????"
+    # Each function reads only its own database login: the API mapstock_api's (and the JWT
+    # key), every event function mapstock_pipeline's.
+    own_secrets = {
+        "api_handler": ("database", "jwt-signing-key"),
+    }.get(handler, ("pipeline-database",))
+    for secret in own_secrets:
+        arn = f"arn:aws:secretsmanager:*:*:secret:mapstock/{stage.name}/{secret}-??????"
         grants.add(("secretsmanager:GetSecretValue", arn, none))
     per_function: dict[str, set[Grant]] = {
         "api_handler": {
@@ -172,3 +174,15 @@ def test_policy_files_are_plain_json() -> None:
         doc = json.loads(path.read_text())
         assert doc["Version"] == "2012-10-17"
         assert all("Sid" in s for s in doc["Statement"]), path.name
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_secret_of_the_stage_is_read_by_someone_and_removed_by_destroy(stage: str) -> None:
+    read = {
+        resource.split(":secret:")[1].removesuffix("-??????")
+        for handler in read_config()["stages"][stage]["lambda_functions"]
+        for action, resource, _ in _grants(_policy(stage, handler))
+        if action == "secretsmanager:GetSecretValue"
+    }
+    # teardown.delete_secrets removes stage.secret_names: nothing a function reads is left.
+    assert read == set(load_stage(stage).secret_names)

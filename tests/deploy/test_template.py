@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -94,7 +95,7 @@ def test_alarms_watch_the_dead_letter_queue_and_notify(template: dict[str, Any])
 
 def test_secrets_are_generated_never_given(template: dict[str, Any]) -> None:
     secrets = _of_type(template, "AWS::SecretsManager::Secret")
-    assert set(secrets) == {"JwtSecret", "DatabaseSecret"}
+    assert set(secrets) == {"JwtSecret", "DatabaseSecret", "PipelineDatabaseSecret"}
     for secret in secrets.values():
         assert "SecretString" not in secret["Properties"]
         assert secret["Properties"]["GenerateSecretString"]["ExcludePunctuation"] is True
@@ -108,3 +109,23 @@ def test_every_function_has_a_log_group_with_retention(template: dict[str, Any])
         for g in _of_type(template, "AWS::Logs::LogGroup").values()
     }
     assert groups == {f"/aws/lambda/{stage.function_name(h)}" for h in stage.functions}
+
+
+def test_the_api_and_the_pipeline_have_their_own_database_login(template: dict[str, Any]) -> None:
+    secrets = _of_type(template, "AWS::SecretsManager::Secret")
+    users = {}
+    for name in ("DatabaseSecret", "PipelineDatabaseSecret"):
+        spec = secrets[name]["Properties"]["GenerateSecretString"]
+        assert spec["GenerateStringKey"] == "password"
+        users[name] = re.search(
+            r'"username": "\$\{(\w+)\}"', spec["SecretStringTemplate"]["Fn::Sub"]
+        )[1]
+    assert users == {
+        "DatabaseSecret": "DatabaseUser",
+        "PipelineDatabaseSecret": "PipelineDatabaseUser",
+    }
+    defaults = {template["Parameters"][p]["Default"] for p in users.values()}
+    assert len(defaults) == 2  # two logins, never one holding both roles
+    outputs = template["Outputs"]
+    assert outputs["PipelineDatabaseSecretArn"]["Value"] == {"Ref": "PipelineDatabaseSecret"}
+    assert outputs["DatabaseSecretArn"]["Value"] == {"Ref": "DatabaseSecret"}

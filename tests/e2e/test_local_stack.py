@@ -7,6 +7,7 @@ import io
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -148,6 +149,57 @@ def test_upload_process_download_share(local_stack: LocalStack) -> None:
     assert http.get(f"{stack.url}/v1/maps/{large_id}", headers=peer_headers).status_code == 404
     assert http.get(f"{stack.url}/v1/maps/{small_id}").status_code == 404  # guest
     assert http.get(f"{stack.url}/v1/maps/{large_id}").status_code == 404
+
+
+def test_api_and_pumps_each_connect_with_their_own_role(local_stack: LocalStack) -> None:
+    """As deployed: routes run as mapstock_api's login, the event handlers as
+    mapstock_pipeline's; the owner's URL (env.json) is the CLI's alone."""
+    from chalicelib.db import connect
+
+    stack, http = local_stack, session()
+    owner = f"carol{uuid.uuid4().hex[:6]}"
+    create_member(stack, owner)
+    headers = login(stack, owner)
+    direct = http.post(
+        f"{stack.url}/v1/maps",
+        headers=headers,
+        files={"file": ("cairns.geojson", geojson_map(), "application/geo+json")},
+        timeout=30,
+    )
+    assert direct.status_code == 201, direct.text
+    assert wait_final(stack, direct.json()["map"]["id"], headers)["status"] == "ready"
+    pids = stack.run_files()["pids"]
+    owner_url = json.loads((stack.state / "run" / "env.json").read_text())["DATABASE_URL"]
+    conn = connect(owner_url)
+    try:
+        # Who the processes' pooled connections (kept open between calls) log in as.
+        rows = conn.run(
+            "SELECT a.usename::text, array_agg(DISTINCT g.rolname::text) "
+            "FROM pg_stat_activity a JOIN pg_roles u ON u.rolname = a.usename "
+            "LEFT JOIN pg_auth_members m ON m.member = u.oid "
+            "LEFT JOIN pg_roles g ON g.oid = m.roleid "
+            "WHERE a.application_name = 'mapstock' AND a.pid <> pg_backend_pid() "
+            "GROUP BY a.usename"
+        )
+    finally:
+        conn.close()
+    assert dict(rows) == {
+        "mapstock_local_api": ["mapstock_api"],
+        "mapstock_local_pipeline": ["mapstock_pipeline"],
+    }
+
+    def environ(name: str) -> dict[str, str]:
+        raw = Path(f"/proc/{pids[name]}/environ").read_bytes().split(b"\0")
+        pairs = (item.decode().split("=", 1) for item in raw if b"=" in item)
+        return {k: v for k, v in pairs if k.endswith("DATABASE_URL")}
+
+    api = environ("API (chalice local)")
+    assert list(api) == ["DATABASE_URL"]
+    assert api["DATABASE_URL"].startswith("postgresql://mapstock_local_api:")
+    for pump in ("event pump (S3, schedules)", "event pump (SQS)"):
+        env = environ(pump)
+        assert list(env) == ["PIPELINE_DATABASE_URL"], pump
+        assert env["PIPELINE_DATABASE_URL"].startswith("postgresql://mapstock_local_pipeline:")
 
 
 def test_stop_leaves_nothing_running(local_stack: LocalStack) -> None:

@@ -196,7 +196,8 @@ def test_killed_database_connections_lose_double_or_strand_nothing(
     def killing_call(function, **kwargs):
         countdown["n"] -= 1
         if countdown["n"] == 0:
-            with db.connection() as conn:  # the pool's next connection (newest first)
+            # The next connection of the pool this call takes (newest first).
+            with db.connection(function.split(".", 1)[0]) as conn:
                 pid = conn.run("SELECT pg_backend_pid()")[0][0]
             sql.run("SELECT pg_terminate_backend(:pid, 5000)", pid=pid)
             countdown["kills"] += 1

@@ -170,15 +170,27 @@ def test_overwrite_in_an_unversioned_bucket_rejects_the_map(pipeline, users, sql
     map_id = body(created)["map"]["id"]
     key = f"maps/{map_id}/original"
     first = db.call(
-        "api.register_upload", p_object_key=key, p_size=len(GEOJSON), p_version=None, p_etag="aa"
+        "pipeline.register_upload",
+        p_object_key=key,
+        p_size=len(GEOJSON),
+        p_version=None,
+        p_etag="aa",
     )
     assert first["action"] == "enqueue"
     again = db.call(
-        "api.register_upload", p_object_key=key, p_size=len(GEOJSON), p_version=None, p_etag="aa"
+        "pipeline.register_upload",
+        p_object_key=key,
+        p_size=len(GEOJSON),
+        p_version=None,
+        p_etag="aa",
     )
     assert again["action"] == "enqueue"  # the same object: a duplicate event
     swapped = db.call(
-        "api.register_upload", p_object_key=key, p_size=len(GEOJSON), p_version=None, p_etag="bb"
+        "pipeline.register_upload",
+        p_object_key=key,
+        p_size=len(GEOJSON),
+        p_version=None,
+        p_etag="bb",
     )
     assert swapped["action"] == "replaced"
     doc = body(pipeline.get(map_id, alice))

@@ -98,6 +98,7 @@ def _server_env(stack: dict[str, str]) -> dict[str, str]:
     env["MAPSTOCK_QUEUE_URL"] = stack["queue_url"]
     env["EXTERNAL_QUEUE_URL"] = stack["external_url"]
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PIPELINE_DATABASE_URL", None)  # as deployed: the API holds only its own role's
     return env
 
 
