@@ -112,12 +112,17 @@ def create(
     return json_response({"map": doc, "upload": upload}, 201, {"Location": f"/v1/maps/{map_id}"})
 
 
-def _owner(map_id: str) -> tuple[Caller, dict[str, Any]]:
+def _caller() -> Caller:
+    """The signed-in caller (checked before the body is read: a bad token is 401 whatever
+    the body); raises ApiError 401."""
     caller = current_caller(bp.current_request)
     if caller is None:
         raise errors.unauthorized("Log in to upload maps.")
-    upload = db.call("api.multipart_upload", **caller_args(caller), p_id=parse_map_id(map_id))
-    return caller, upload
+    return caller
+
+
+def _upload(caller: Caller, map_id: str) -> dict[str, Any]:
+    return dict(db.call("api.multipart_upload", **caller_args(caller), p_id=parse_map_id(map_id)))
 
 
 def _size_of(upload: dict[str, Any], part_number: int) -> int:
@@ -148,8 +153,9 @@ def _part_numbers(doc: dict[str, Any], part_count: int) -> list[int]:
 @bp.route("/maps/{map_id}/upload/parts", methods=["POST"], content_types=["application/json"])
 def part_urls(map_id: str) -> Response:
     """Owner: presigned PUT URLs for up to 100 parts (signed now, short-lived)."""
+    caller = _caller()
     doc = json_body(bp.current_request)
-    _, upload = _owner(map_id)
+    upload = _upload(caller, map_id)
     numbers = _part_numbers(doc, int(upload["part_count"]))
     expires_at = _iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=PART_URL_TTL_SECONDS))
     parts = [
@@ -182,7 +188,7 @@ def _held_parts(upload: dict[str, Any]) -> list[dict[str, Any]]:
 @bp.route("/maps/{map_id}/upload", methods=["GET"])
 def upload_state(map_id: str) -> Response:
     """Owner: the upload's shape and the parts S3 already holds (resume from any client)."""
-    _, upload = _owner(map_id)
+    upload = _upload(_caller(), map_id)
     return json_response(
         {
             "method": "multipart",
@@ -240,8 +246,9 @@ def complete(map_id: str) -> Response:
 
     Two database calls, on purpose: the upload's shape is read (and the caller checked) before
     S3 assembles anything, and the map is marked uploaded after it did."""
+    caller = _caller()
     doc = json_body(bp.current_request)
-    caller, upload = _owner(map_id)
+    upload = _upload(caller, map_id)
     parts = _check_complete(doc, upload)
     done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
     found = storage.head(upload["object_key"], done.get("VersionId"))
@@ -262,9 +269,7 @@ def complete(map_id: str) -> Response:
 @bp.route("/maps/{map_id}/upload", methods=["DELETE"])
 def abort(map_id: str) -> Response:
     """Owner: abort the upload; the map is removed (its quota freed)."""
-    caller = current_caller(bp.current_request)
-    if caller is None:
-        raise errors.unauthorized("Log in to upload maps.")
+    caller = _caller()
     gone = db.call("api.abort_multipart", **caller_args(caller), p_id=parse_map_id(map_id))
     try:
         storage.abort_multipart(gone["object_key"], gone["upload_id"])
