@@ -7,6 +7,8 @@
 -- - the walk for one owner (owner=, or the caller's own maps only);
 -- - bbox matches with the keyset and visibility columns, to sort them without the table;
 -- - the cell walk: maps by grid cell, newest first in each (see app.map_cell).
+-- Migrations run in one transaction, so these are plain CREATE INDEX: writes to app.maps wait
+-- while they build (about 20 s at a million maps; the four take ~500 MB there, +350 MB).
 CREATE INDEX maps_walk ON app.maps (created_at DESC, id DESC)
     INCLUDE (status, visibility, owner_id, bbox);
 DROP INDEX app.maps_ready_created;
