@@ -9,6 +9,39 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 COMMENT ON FUNCTION app.tsquery_of(text) IS 'A prefix AND-query from free text; NULL when it has no words.';
 
+CREATE OR REPLACE FUNCTION app.text_matches_estimate(q tsquery) RETURNS float8
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    plan json;
+BEGIN
+    -- VOLATILE only because PostgreSQL allows EXPLAIN nowhere else; it plans, reads no row.
+    EXECUTE 'EXPLAIN (FORMAT JSON) SELECT 1 FROM app.maps m WHERE m.search @@ $1' INTO plan USING q;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::float8;
+END
+$$;
+COMMENT ON FUNCTION app.text_matches_estimate(tsquery) IS 'The planner''s estimate of the maps whose text matches q.';
+
+-- How a page is found. The maps the caller may see (admins: all; members: their own in any
+-- status, and ready maps shared with them) are walked newest first on (created_at, id), from
+-- the cursor, until limit+1 match the filters. maps_walk holds every column the visibility
+-- rule reads, so one walk serves the whole rule (maps_owner_walk when only one owner's maps
+-- can match).
+--
+-- Without q or bbox the planner walks that index itself. With them it cannot choose well: it
+-- estimates `bbox && box` at a fixed 0.5 % of the table (Europe really matches 40 %), and a
+-- walk only pays while matches are common. So the walk is done in bounded steps, checking the
+-- filters on each row (from the index alone but for q); when the first step falls short:
+-- - a small bbox (a few dozen grid cells, app.map_cells) is read from maps_cell_walk in time
+--   windows going back from the last row walked, sized by the rate of matches seen so far
+--   and growing fourfold until enough are found (the last window is unbounded);
+-- - otherwise the rows walked measure how common matches are right here:
+--     rows to walk for the rest   ~ still needed / (hits / walked)
+--     rows the GIN/GiST index has ~ (hits / walked) * maps in the table
+--                                   (at most the planner's estimate of the words' matches)
+--   while walking on is the cheaper, walk on (to twice the expected distance, at most four
+--   times the last step: a few hits say little); else take every match older than the last
+--   row walked from the GIN/GiST index and keep the newest.
+-- Every path returns exactly the next rows of the keyset order, so pages stay exact.
 CREATE OR REPLACE FUNCTION api.browse_maps(p_caller uuid, p_token_version integer, p_limit integer,
                                            p_after_created timestamptz, p_after_id uuid,
                                            p_q text, p_format text, p_visibility text,
@@ -20,17 +53,40 @@ DECLARE
     v_owner uuid;
     v_query tsquery;
     v_box box;
-    filters text := '';
+    v_need integer;
+    shared_with text[];
+    may_own boolean;
+    may_share boolean;
     visible text;
-    branch_own text;
-    branch_shared text;
-    sql text;
-    rows jsonb;
-    last jsonb;
+    filters text := '';  -- every filter but bbox
+    box_filter text := '';
+    after text;
+    keyset text := ' ORDER BY m.created_at DESC, m.id DESC';
+    ids uuid[] := '{}';
+    page_ids uuid[];
+    pos_created timestamptz := p_after_created;
+    pos_id uuid := p_after_id;
+    first_created timestamptz;
+    step bigint;
+    steps integer := 0;
+    stepped boolean;
+    walked bigint := 0;
+    hits bigint := 0;
+    path text := 'walk';
+    cells bigint[];
+    since timestamptz;
+    span float8;
+    windows integer := 0;
+    table_rows float8;
+    density float8;
+    index_rows float8;
+    oldest timestamptz;
+    w record;
 BEGIN
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 100 THEN
         PERFORM app.raise('MS400', 'limit: must be between 1 and 100.');
     END IF;
+    v_need := p_limit + 1;
     IF p_owner = 'me' THEN
         IF c.id IS NULL THEN
             PERFORM app.raise('MS401', 'owner=me needs a logged-in caller.');
@@ -50,53 +106,166 @@ BEGIN
     END IF;
     IF p_format IS NOT NULL THEN filters := filters || ' AND m.format = $5'; END IF;
     IF p_visibility IS NOT NULL THEN filters := filters || ' AND m.visibility = $6'; END IF;
-    IF v_owner IS NOT NULL THEN filters := filters || ' AND m.owner_id = $7'; END IF;
     IF p_status IS NOT NULL THEN filters := filters || ' AND m.status = $8'; END IF;
     IF p_bbox IS NOT NULL THEN
         v_box := box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4]));
-        filters := filters || ' AND m.bbox && $9';
-    END IF;
-    IF p_after_created IS NOT NULL THEN
-        filters := filters || ' AND (m.created_at, m.id) < ($2, $3)';
+        box_filter := ' AND m.bbox && $9';
     END IF;
 
-    -- Each branch walks its own index newest-first and stops after limit+1 rows; the outer
-    -- merge keeps the page cost independent of the table size.
-    branch_shared := 'SELECT m.* FROM app.maps m WHERE m.status = ''ready'' AND m.visibility IN ('
-        || CASE WHEN app.is_active(c) THEN '''public'', ''members''' ELSE '''public''' END
-        || ')' || CASE WHEN c.id IS NOT NULL THEN ' AND m.owner_id <> $1' ELSE '' END
-        || filters || ' ORDER BY m.created_at DESC, m.id DESC LIMIT $10 + 1';
-    branch_own := 'SELECT m.* FROM app.maps m WHERE m.owner_id = $1' || filters
-        || ' ORDER BY m.created_at DESC, m.id DESC LIMIT $10 + 1';
+    -- The visibility rule, reduced to the part the filters leave possible (so that, e.g.,
+    -- status=processing walks the caller's own maps only, not every map in the table).
+    shared_with := CASE WHEN app.is_active(c) THEN ARRAY['public', 'members'] ELSE ARRAY['public'] END;
+    may_own := c.id IS NOT NULL AND (v_owner IS NULL OR v_owner = c.id);
+    may_share := coalesce(p_status = 'ready', true)
+        AND coalesce(p_visibility = ANY (shared_with), true)
+        AND NOT (v_owner IS NOT DISTINCT FROM c.id AND c.id IS NOT NULL);
     IF c.role = 'admin' THEN
-        visible := 'SELECT m.* FROM app.maps m WHERE true' || filters
-            || ' ORDER BY m.created_at DESC, m.id DESC LIMIT $10 + 1';
-    ELSIF c.id IS NOT NULL THEN
-        visible := '(' || branch_own || ') UNION ALL (' || branch_shared || ')';
+        visible := 'true';
+    ELSIF may_own AND may_share THEN
+        visible := '(m.owner_id = $1 OR (m.status = ''ready'' AND m.visibility = ANY ($12)))';
+    ELSIF may_own THEN
+        visible := 'm.owner_id = $1';
+    ELSIF may_share THEN
+        visible := 'm.status = ''ready'' AND m.visibility = ANY ($12)';
     ELSE
-        visible := branch_shared;
+        RETURN jsonb_build_object('items', '[]'::jsonb, 'next', NULL);
+    END IF;
+    -- owner= goes with the rule: it picks the walk index (maps_owner_walk).
+    IF v_owner IS NOT NULL THEN
+        visible := visible || ' AND m.owner_id = $7';
     END IF;
 
-    sql := 'SELECT coalesce(jsonb_agg(jsonb_build_object(''doc'', app.map_doc(v, u.username), '
-        || '''created_at'', app.iso(v.created_at)) ORDER BY v.created_at DESC, v.id DESC), ''[]'') '
-        || 'FROM (SELECT * FROM (' || visible || ') s ORDER BY s.created_at DESC, s.id DESC '
-        || 'LIMIT $10 + 1) v JOIN app.users u ON u.id = v.owner_id';
-    EXECUTE sql INTO rows
-        USING c.id, p_after_created, p_after_id, v_query, p_format, p_visibility, v_owner,
-              p_status, v_box, p_limit;
+    after := CASE WHEN pos_created IS NULL THEN '' ELSE ' AND (m.created_at, m.id) < ($2, $3)' END;
+    IF v_query IS NULL AND v_box IS NULL THEN
+        EXECUTE 'SELECT coalesce(array_agg(id), ''{}'') FROM (SELECT m.id FROM app.maps m WHERE '
+            || visible || filters || after || keyset || ' LIMIT $10) s'
+            INTO ids
+            USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
+                  p_status, v_box, v_need, NULL::bigint, shared_with;
+    ELSE
+        step := 8 * v_need;
+        LOOP
+            -- One step of the walk: up to `step` visible rows in keyset order, returning the
+            -- matches (until enough), the step's first row and its last, where the next
+            -- step starts. Two rows more than still needed: the first and last may not match.
+            stepped := false;
+            steps := steps + 1;
+            FOR w IN EXECUTE
+                'SELECT w.id, w.created_at, w.hit, w.n = 1 AS first, w.n = $11 AS last FROM ('
+                || 'SELECT m.id, m.created_at, (true' || filters || box_filter || ') AS hit, '
+                || 'row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS n '
+                || 'FROM app.maps m WHERE ' || visible || after || keyset || ' LIMIT $11) w '
+                || 'WHERE w.hit OR w.n = 1 OR w.n = $11 LIMIT $10 + 2'
+                USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
+                      p_status, v_box, v_need - hits, step, shared_with
+            LOOP
+                IF w.hit THEN
+                    ids := ids || w.id;
+                    hits := hits + 1;
+                END IF;
+                IF w.first AND steps = 1 THEN
+                    first_created := w.created_at;
+                END IF;
+                IF w.last THEN
+                    stepped := true;
+                    pos_created := w.created_at;
+                    pos_id := w.id;
+                END IF;
+            END LOOP;
+            -- Enough, or the walk ran out before the step's end: every row has been seen.
+            EXIT WHEN hits >= v_need OR NOT stepped;
+            after := ' AND (m.created_at, m.id) < ($2, $3)';
+            walked := walked + step;
+            IF steps = 1 AND v_box IS NOT NULL THEN
+                cells := app.map_cells(v_box, 200);
+                IF cells IS NOT NULL THEN
+                    path := 'cells';
+                    EXIT;
+                END IF;
+            END IF;
+            IF table_rows IS NULL THEN
+                SELECT greatest(reltuples, 1) INTO table_rows FROM pg_class
+                WHERE oid = 'app.maps'::regclass;
+            END IF;
+            density := greatest(hits, 0.5) / walked;
+            index_rows := density * table_rows;
+            IF (v_need - hits) / density <= index_rows AND v_query IS NOT NULL THEN
+                -- The text index gives at most the words' matches, which the planner
+                -- estimates well (column statistics): one early hit does not make a rare
+                -- word worth a long walk.
+                index_rows := least(index_rows, app.text_matches_estimate(v_query));
+            END IF;
+            IF (v_need - hits) / density <= index_rows THEN
+                step := least(ceil(2 * (v_need - hits) / density), 4 * step);
+                CONTINUE;
+            END IF;
+            path := 'index';
+            EXIT;
+        END LOOP;
 
-    IF jsonb_array_length(rows) > p_limit THEN
-        last := rows -> (p_limit - 1);
-        RETURN jsonb_build_object(
-            'items', (SELECT jsonb_agg(r -> 'doc' ORDER BY i) FROM jsonb_array_elements(rows)
-                      WITH ORDINALITY AS e(r, i) WHERE i <= p_limit),
-            'next', jsonb_build_object('created_at', last ->> 'created_at',
-                                       'id', last -> 'doc' ->> 'id'));
+        IF path = 'cells' THEN
+            -- Twice the time the rest should take at the rate of matches walked so far.
+            span := 2 * (v_need - hits) / greatest(hits, 0.5)
+                * greatest(extract(epoch FROM first_created - pos_created), 1e-6);
+            SELECT min(m.created_at) INTO oldest FROM app.maps m;
+            LOOP
+                windows := windows + 1;
+                since := CASE WHEN windows = 4 OR span > 3e9 THEN '-infinity'
+                              ELSE pos_created - make_interval(secs => span) END;
+                IF since <= oldest THEN
+                    since := '-infinity';  -- the same rows; and no window after this one
+                END IF;
+                -- OFFSET 0 keeps the bbox test out of the scan: the planner, which believes
+                -- any bbox matches 0.5 % of the table, would otherwise pick the GiST index.
+                EXECUTE 'SELECT coalesce(array_agg(id), ''{}'') FROM (SELECT c.id FROM ('
+                    || 'SELECT m.id, m.created_at, m.bbox FROM app.maps m '
+                    || 'WHERE app.map_cell(m.bbox) = ANY ($13) AND m.created_at >= $14 AND '
+                    || visible || filters || after || ' OFFSET 0) c WHERE c.bbox && $9 '
+                    || 'ORDER BY c.created_at DESC, c.id DESC LIMIT $10) s'
+                    INTO page_ids
+                    USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
+                          p_status, v_box, v_need - hits, NULL::bigint, shared_with, cells, since;
+                ids := ids || page_ids;
+                hits := hits + cardinality(page_ids);
+                EXIT WHEN hits >= v_need OR since = '-infinity';
+                -- Everything newer than `since` has been read: go on from there.
+                pos_created := since;
+                pos_id := '00000000-0000-0000-0000-000000000000';
+                span := span * 4;
+            END LOOP;
+        ELSIF path = 'index' THEN
+            -- The matches come from the GIN/GiST index alone; the rule, owner= and the cursor
+            -- are applied to them after, or the planner would AND in the bitmap of an owner's
+            -- or a time range's tens of thousands of rows (estimated cheaper than it is).
+            EXECUTE 'WITH matches AS MATERIALIZED (SELECT m.id, m.created_at, m.owner_id, '
+                || 'm.status, m.visibility FROM app.maps m WHERE true' || filters || box_filter
+                || ') SELECT coalesce(array_agg(id), ''{}'') FROM (SELECT m.id FROM matches m '
+                || 'WHERE ' || visible || after || keyset || ' LIMIT $10) s'
+                INTO page_ids
+                USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
+                      p_status, v_box, v_need - hits, NULL::bigint, shared_with;
+            ids := ids || page_ids;
+        END IF;
+        -- Which path served the page, for tests and operators (SET client_min_messages = debug).
+        RAISE DEBUG 'browse: % after % walk steps (% rows), % windows',
+            path, steps, walked, windows;
     END IF;
-    RETURN jsonb_build_object(
-        'items', (SELECT coalesce(jsonb_agg(r -> 'doc' ORDER BY i), '[]')
-                  FROM jsonb_array_elements(rows) WITH ORDINALITY AS e(r, i)),
-        'next', NULL);
+
+    -- The page: the first `limit` documents in keyset order (the ids came in that order, but
+    -- arrays do not promise it) and, when one more matched, the cursor after the last shown.
+    RETURN (
+        SELECT jsonb_build_object(
+            'items', coalesce(jsonb_agg(app.map_doc(v.m, u.username)
+                                        ORDER BY v.created_at DESC, v.id DESC)
+                              FILTER (WHERE v.n <= p_limit), '[]'),
+            'next', CASE WHEN count(*) > p_limit THEN jsonb_build_object(
+                'created_at', min(app.iso(v.created_at)) FILTER (WHERE v.n = p_limit),
+                'id', min(v.id::text) FILTER (WHERE v.n = p_limit)) END)
+        FROM (SELECT m, m.id, m.owner_id, m.created_at,
+                     row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS n
+              FROM app.maps m WHERE m.id = ANY (ids)
+              ORDER BY m.created_at DESC, m.id DESC LIMIT v_need) v
+        JOIN app.users u ON u.id = v.owner_id);
 END
 $$;
 COMMENT ON FUNCTION api.browse_maps(uuid, integer, integer, timestamptz, uuid, text, text, text, text, text, float8[])
