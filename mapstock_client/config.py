@@ -84,10 +84,19 @@ def forget_token(api: str) -> bool:
 # uploaded again resumes; a file that changed since (size or mtime) starts over.
 
 
+RECORD_MAX_AGE_SECONDS = 30 * 86400  # the longest UPLOAD_EXPIRY_HOURS a server may have
+
+
 def _records() -> Path:
     folder = config_dir() / "uploads"
     folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)
+    # Records of uploads never tried again would pile up: past any server's expiry they
+    # name nothing that can resume.
+    for old in folder.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - old.stat().st_mtime > RECORD_MAX_AGE_SECONDS:
+                old.unlink()
     return folder
 
 

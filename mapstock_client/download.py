@@ -50,10 +50,14 @@ def safe_name(filename: str) -> str:
 
 
 def target_for(doc: dict[str, Any], output: str | None) -> Path:
-    """-o PATH (a folder: the map's name in it), else the map's name here, never overwritten."""
+    """-o PATH (a folder, or PATH/: the map's name in it), else the map's name here, never
+    overwritten."""
     if output is not None:
         chosen = Path(output)
-        return chosen / safe_name(doc["filename"]) if chosen.is_dir() else chosen
+        if output.endswith("/") or chosen.is_dir():  # a folder (made when it ends with "/")
+            chosen.mkdir(parents=True, exist_ok=True)
+            return chosen / safe_name(doc["filename"])
+        return chosen
     chosen = Path(safe_name(doc["filename"]))
     if chosen.exists():
         raise ClientError(f"{chosen} already exists; choose where with -o PATH")

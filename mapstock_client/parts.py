@@ -121,6 +121,10 @@ class PartSender:
                 content=self._body(number, sent),
                 headers={"Content-Length": str(length)},
             )
+        except Stopped:
+            self.progress.advance(-sent[0])
+            self.log(f"part {number} stopped after {sent[0]} bytes")
+            raise
         except BaseException:
             self.progress.advance(-sent[0])
             raise

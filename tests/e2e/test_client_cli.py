@@ -289,6 +289,9 @@ def test_download_checks_the_sha256_and_refuses_a_tampered_object(stack, tmp_pat
     assert "download: " in got.stderr and "(100%)" in got.stderr
     original = user.ok("download", map_id, "--original", "-o", str(out / "original.geojson"))
     assert (out / "original.geojson").read_bytes() == data, original.stderr
+    made = user.ok("download", map_id, "--original", "-o", "made/")  # a folder, made
+    assert made.stdout == "made/trail.geojson\n"
+    assert (user.home / "made" / "trail.geojson").read_bytes() == data
     # Without -o the map's own name, in the current folder, never overwritten.
     assert user.ok("download", map_id).stdout == "trail.geojson\n"
     assert (user.home / "trail.geojson").read_bytes() == data
