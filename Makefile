@@ -21,9 +21,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # uv installs the stack in seconds; it is itself installed into the project's venv only.
-$(STAMP): $(BIN)/python requirements.txt requirements-processing.txt requirements-dev.txt
+# Then the client, editable: .venv/bin/mapstock runs the working tree's mapstock_client/.
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt requirements-processing.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
 	@touch $(STAMP)
 
 lint: $(STAMP)
@@ -31,7 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy chalicelib
+	$(BIN)/mypy chalicelib mapstock_client
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q

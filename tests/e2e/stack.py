@@ -108,8 +108,13 @@ def throwaway_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def start_stack(home: Path, database_url: str | None) -> LocalStack:
-    """Start the stack and wait for its ready screen; fails the test with its output if not."""
+def start_stack(
+    home: Path, database_url: str | None, extra_env: dict[str, str] | None = None
+) -> LocalStack:
+    """Start the stack and wait for its ready screen; fails the test with its output if not.
+
+    `extra_env` reaches every part (moto reads S3_UPLOAD_PART_MIN_SIZE, the API the
+    MULTIPART_* settings)."""
     api_port, pg_port, moto_port = _distinct_free_ports(3)
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(
@@ -122,6 +127,7 @@ def start_stack(home: Path, database_url: str | None) -> LocalStack:
     )
     if database_url:
         env["DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     output = home / "run.out"
     with open(output, "wb") as out:
         process = subprocess.Popen(

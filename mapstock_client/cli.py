@@ -1,0 +1,223 @@
+"""`mapstock`: the command-line client (login, upload, ls, show, download, share, rm).
+
+Exit codes: 0 done; 1 an error (the API's `code: message`, or the client's own, on stderr);
+2 bad usage; 3 `upload --wait` ended `rejected` or `failed`; 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mapstock_client import __version__, config
+from mapstock_client.api import Api, ClientError, map_path
+from mapstock_client.download import download
+from mapstock_client.listing import details, table
+from mapstock_client.upload import Interrupted, Request, upload
+from mapstock_client.waiting import FileHasher, wait_final
+
+VISIBILITIES = ("private", "members", "public")
+EXIT_FINAL_NOT_READY = 3
+EXIT_INTERRUPTED = 130
+
+
+def say(line: str) -> None:
+    """A message for the person at the terminal (stderr: stdout is for results)."""
+    sys.stderr.write(line + "\n")  # one write: lines from parallel parts never interleave
+    sys.stderr.flush()
+
+
+def _api(authenticated: bool = True) -> Api:
+    base = config.api_url()
+    return Api(base, config.load_token(base) if authenticated else None)
+
+
+def cmd_login(args: argparse.Namespace) -> None:
+    password = os.environ.get("MAPSTOCK_PASSWORD")
+    if password is None:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"Password for {args.username}: ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    api = _api(authenticated=False)
+    doc = api.json("POST", "/v1/auth/token", json={"username": args.username, "password": password})
+    config.save_token(api.base, args.username, doc["access_token"], int(doc["expires_in"]))
+    print(f"logged in as {args.username} at {api.base}")
+
+
+def cmd_logout(args: argparse.Namespace) -> None:
+    base = config.api_url()
+    print("logged out" if config.forget_token(base) else f"not logged in at {base}")
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    api = _api()
+    if "Authorization" not in api.http.headers:  # before a single byte is sent for nothing
+        raise ClientError("unauthorized: Log in first: mapstock login USERNAME")
+    path = Path(args.file)
+    hasher = FileHasher(path) if args.wait and path.is_file() else None
+    if hasher:
+        hasher.start()
+    req = Request(
+        path, args.title, args.description, args.visibility, args.parallel,
+        say if args.verbose else (lambda line: None),
+    )  # fmt: skip
+    doc = upload(api, req)
+    map_id = doc["id"]
+    print(map_id, flush=True)  # alone on stdout: `id=$(mapstock upload FILE)`
+    if sys.stdout.isatty() or sys.stderr.isatty():
+        say(f"uploaded {path.name} as map {map_id} ({doc['status']})")
+    if not args.wait:
+        return 0
+    doc = wait_final(api, map_id, say)
+    if doc["status"] != "ready":
+        error = doc.get("error") or {}
+        say(f"{doc['status']}: {error.get('code')}: {error.get('message')}")
+        return EXIT_FINAL_NOT_READY
+    local = hasher.result() if hasher else None
+    if local and doc.get("sha256") != local:
+        raise ClientError(
+            f"checksum_mismatch: the map has SHA-256 {doc.get('sha256')}, the file {local}"
+        )
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> None:
+    api = _api()
+    params = {k: getattr(args, k) for k in ("q", "format", "bbox") if getattr(args, k)}
+    if args.mine:
+        params["owner"] = "me"
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while len(items) < args.limit:
+        page_params = {**params, "limit": min(100, args.limit - len(items))}
+        if cursor:
+            page_params["cursor"] = cursor
+        page = api.json("GET", "/v1/maps", params=page_params)
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    if args.json:
+        print(json.dumps(items, indent=2, ensure_ascii=False))
+    elif items:
+        print(table(items))
+    else:
+        say("no maps")
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    doc = _api().json("GET", map_path(args.id))
+    print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else details(doc))
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    print(download(_api(), args.id, args.output, args.original))
+
+
+def cmd_share(args: argparse.Namespace) -> None:
+    doc = _api().json("PATCH", map_path(args.id), json={"visibility": args.visibility})
+    print(doc["visibility"])
+
+
+def cmd_rm(args: argparse.Namespace) -> None:
+    _api().call("DELETE", map_path(args.id))
+    say(f"deleted map {args.id}")
+
+
+def _parallel(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 32:
+        raise argparse.ArgumentTypeError("must be a number from 1 to 32")
+    return int(value)
+
+
+def _limit(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("must be a positive number")
+    return int(value)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line (MAPSTOCK_API names the server, MAPSTOCK_CONFIG the client's folder)."""
+    top = argparse.ArgumentParser(
+        prog="mapstock",
+        description="Map Stock client. The API is $MAPSTOCK_API (default "
+        f"{config.DEFAULT_API}); the token is kept in $MAPSTOCK_CONFIG "
+        "(default ~/.config/mapstock/).",
+        epilog="Exit codes: 0 done, 1 error, 2 bad usage, 3 upload --wait ended rejected or "
+        "failed, 130 interrupted.",
+    )
+    top.add_argument("--version", action="version", version=f"mapstock {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], Any], text: str) -> Any:
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.set_defaults(run=run)
+        return cmd
+
+    cmd = command("login", cmd_login, "log in (password from MAPSTOCK_PASSWORD or a prompt)")
+    cmd.add_argument("username")
+    command("logout", cmd_logout, "forget the token for this API")
+    cmd = command("upload", cmd_upload, "upload a map file; run again to resume")
+    cmd.add_argument("file")
+    cmd.add_argument("--title")
+    cmd.add_argument("--description")
+    cmd.add_argument("--visibility", choices=VISIBILITIES)
+    cmd.add_argument("--wait", action="store_true", help="wait for ready/rejected/failed")
+    cmd.add_argument(
+        "--parallel", type=_parallel, default=4, metavar="N", help="parts sent at once (4)"
+    )
+    cmd.add_argument("-v", "--verbose", action="store_true", help="a line per part sent")
+    cmd = command("ls", cmd_ls, "browse the maps you may see, newest first")
+    cmd.add_argument("--q", "-q", help="words in title, description or file name")
+    cmd.add_argument("--format", help="geotiff, geojson, …")
+    cmd.add_argument("--bbox", help="minx,miny,maxx,maxy (WGS84): maps that intersect it")
+    cmd.add_argument("--mine", action="store_true", help="only your own maps")
+    cmd.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N (20)")
+    cmd.add_argument("--json", action="store_true", help="the map documents as JSON")
+    cmd = command("show", cmd_show, "one map's details")
+    cmd.add_argument("id")
+    cmd.add_argument("--json", action="store_true", help="the map document as JSON")
+    cmd = command("download", cmd_download, "download a map and check its SHA-256")
+    cmd.add_argument("id")
+    cmd.add_argument("-o", "--output", metavar="PATH", help="file or folder to save to")
+    cmd.add_argument("--original", action="store_true", help="the upload, not the optimized one")
+    cmd = command("share", cmd_share, "set who may see a map")
+    cmd.add_argument("id")
+    cmd.add_argument("visibility", choices=VISIBILITIES)
+    cmd = command("rm", cmd_rm, "delete a map")
+    cmd.add_argument("id")
+    return top
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: uploads stay resumable
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = args.run(args)
+        sys.stdout.flush()
+        return int(code or 0)
+    except Interrupted as exc:
+        say(str(exc))
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        say("interrupted")
+        return EXIT_INTERRUPTED
+    except ClientError as exc:
+        say(str(exc))
+        return exc.exit_code
+    except BrokenPipeError:  # `mapstock ls | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -1,0 +1,150 @@
+"""`mapstock download`: stream a map to a temporary file next to its target, check its SHA-256,
+then move it into place (a failed or tampered download never takes the target's name)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from mapstock_client.api import Api, ClientError, map_path
+from mapstock_client.progress import progress
+
+CHUNK = 1024 * 1024
+TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the saved bytes must hash to: the stored object's SHA-256 (`stored`) and, for a
+    gzip-encoded variant, the decoded map's (`decoded`, the original's)."""
+
+    stored: str
+    encoding: str | None = None
+    decoded: str | None = None
+
+
+def expected_for(doc: dict[str, Any], original: bool) -> tuple[str, Expected]:
+    """The variant to ask for and the checksums it must match."""
+    optimized = (doc.get("variants") or {}).get("optimized")
+    if original or not optimized:
+        return "original", Expected(str(doc["sha256"]))
+    encoding = optimized.get("content_encoding")
+    return "optimized", Expected(
+        str(optimized["sha256"]), encoding, str(doc["sha256"]) if encoding else None
+    )
+
+
+def safe_name(filename: str) -> str:
+    """The map's file name as a plain name in the current folder: no folders, no hidden file."""
+    name = Path(filename.replace("\\", "/")).name.replace("\0", "").lstrip(".")
+    return name or "map"
+
+
+def target_for(doc: dict[str, Any], output: str | None) -> Path:
+    """-o PATH (a folder, or PATH/: the map's name in it), else the map's name here, never
+    overwritten."""
+    if output is not None:
+        chosen = Path(output)
+        if output.endswith("/") or chosen.is_dir():  # a folder (made when it ends with "/")
+            chosen.mkdir(parents=True, exist_ok=True)
+            return chosen / safe_name(doc["filename"])
+        return chosen
+    chosen = Path(safe_name(doc["filename"]))
+    if chosen.exists():
+        raise ClientError(f"{chosen} already exists; choose where with -o PATH")
+    return chosen
+
+
+def save_verified(chunks: Iterable[bytes], encoding: str | None, out: Any) -> tuple[str, str]:
+    """Write `chunks` (as stored) to `out`, decoded when gzip-encoded; returns the SHA-256 of
+    the stored bytes and of what was written. Raises ClientError for a broken gzip stream."""
+    stored, written = hashlib.sha256(), hashlib.sha256()
+    decoder = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+    try:
+        for chunk in chunks:
+            stored.update(chunk)
+            data = decoder.decompress(chunk) if decoder else chunk
+            written.update(data)
+            out.write(data)
+        if decoder:
+            tail = decoder.flush()
+            written.update(tail)
+            out.write(tail)
+            if not decoder.eof:
+                raise ClientError("checksum_mismatch: the gzip stream is truncated")
+    except zlib.error as exc:
+        raise ClientError(f"checksum_mismatch: the gzip stream is broken ({exc})") from None
+    return stored.hexdigest(), written.hexdigest()
+
+
+def verify(expected: Expected, stored: str, written: str) -> None:
+    """Raises ClientError unless the bytes are the ones the map document names."""
+    if stored != expected.stored:
+        raise ClientError(
+            f"checksum_mismatch: the download has SHA-256 {stored}, the map {expected.stored}; "
+            "nothing was saved"
+        )
+    if expected.decoded is not None and written != expected.decoded:
+        raise ClientError(
+            f"checksum_mismatch: the decoded map has SHA-256 {written}, the original "
+            f"{expected.decoded}; nothing was saved"
+        )
+
+
+def download(api: Api, map_id: str, output: str | None, original: bool) -> Path:
+    """Download a map (optimized variant unless `original`) and check it; returns its path.
+    Raises ClientError, ApiError."""
+    doc = api.json("GET", map_path(map_id))
+    variant, expected = expected_for(doc, original)
+    link = api.json(
+        "GET", map_path(map_id, "download"), params={"redirect": "false", "variant": variant}
+    )
+    target = target_for(doc, output)
+    folder = target.parent if str(target.parent) else Path(".")
+    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed and renamed or removed below
+        dir=folder, prefix=f".{target.name}.", suffix=".part", delete=False
+    )
+    try:
+        with tmp, httpx.stream("GET", link["url"], timeout=TIMEOUT) as response:
+            if response.status_code != 200:
+                raise ClientError(
+                    f"storage answered {response.status_code}: {response.read()[:200]!r}"
+                )
+            size = int(response.headers.get("Content-Length") or 0)
+            bar = progress("download", size)
+            try:
+                # iter_raw: the bytes as stored (a gzip variant is not decoded by httpx, whatever
+                # Content-Encoding says), decoded here, so both checksums can be checked.
+                chunks = _counted(response.iter_raw(CHUNK), bar)
+                stored, written = save_verified(chunks, expected.encoding, tmp)
+            finally:
+                bar.close()
+        verify(expected, stored, written)
+        os.chmod(tmp.name, 0o666 & ~_umask())  # as any new file, not the temp file's 0600
+        os.replace(tmp.name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp.name)
+        raise
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _counted(chunks: Iterable[bytes], bar: Any) -> Iterable[bytes]:
+    for chunk in chunks:
+        bar.advance(len(chunk))
+        yield chunk

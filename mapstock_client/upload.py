@@ -1,0 +1,247 @@
+"""`mapstock upload`: the upload form picked by size (direct, presigned POST, multipart), and a
+multipart upload resumed from the server's list of held parts when run again on the same file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import httpx
+
+from mapstock_client import config
+from mapstock_client.api import Api, ApiError, ClientError, map_path
+from mapstock_client.parts import Layout, PartSender
+from mapstock_client.progress import progress
+
+DIRECT_MAX_BYTES = 4 * 1024 * 1024  # the contract's MAX_DIRECT_UPLOAD_BYTES default
+POST_TIMEOUT = httpx.Timeout(None, connect=10.0)  # one POST of up to the multipart threshold
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a multipart upload: what to tell the user about resuming."""
+
+
+@dataclass
+class Request:
+    """What `mapstock upload` was asked for."""
+
+    path: Path
+    title: str | None = None
+    description: str | None = None
+    visibility: str | None = None
+    parallel: int = 4
+    log: Callable[[str], None] = lambda line: None
+
+    def fields(self) -> dict[str, str]:
+        described = {
+            "title": self.title,
+            "description": self.description,
+            "visibility": self.visibility,
+        }
+        return {k: v for k, v in described.items() if v is not None}
+
+
+def upload(api: Api, req: Request) -> dict[str, Any]:
+    """Upload the file; returns the map document. Raises ClientError, ApiError, Interrupted."""
+    path = req.path.resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ClientError(f"{req.path}: {exc.strerror}") from None
+    if not path.is_file():
+        raise ClientError(f"{req.path}: not a regular file")
+    where = config.record_path(api.base, path, st)
+    record = config.load_record(where)
+    if record:
+        doc = resume(api, req, path, st.st_size, where, record)
+        if doc is not None:
+            return doc
+    if st.st_size <= DIRECT_MAX_BYTES:
+        try:
+            return direct(api, req, path, st.st_size)
+        except ApiError as exc:
+            if exc.code != "too_large":  # a server with a lower direct limit: use form 2
+                raise
+    created = api.json(
+        "POST", "/v1/maps", json={"filename": path.name, "size": st.st_size, **req.fields()}
+    )
+    doc, instructions = created["map"], created["upload"]
+    if instructions["method"] == "multipart":
+        record = {"map_id": doc["id"], "path": str(path), "size": st.st_size}
+        config.save_record(where, record)
+        req.log(f"map {doc['id']}: multipart, {instructions['part_count']} parts")
+        layout = Layout(st.st_size, instructions["part_size"], instructions["part_count"])
+        return send_parts(api, req, path, doc["id"], layout, {}, where)
+    presigned_post(api, doc["id"], instructions, path, st.st_size)
+    return dict(doc)
+
+
+def direct(api: Api, req: Request, path: Path, size: int) -> dict[str, Any]:
+    """Form 1: the file in a multipart/form-data POST to the API (small files)."""
+    with open(path, "rb") as fh:
+        reader = CountingReader(fh, progress("upload", size))
+        try:
+            files = {"file": (path.name, cast(BinaryIO, reader), "application/octet-stream")}
+            created = api.json("POST", "/v1/maps", data=req.fields(), files=files)
+        finally:
+            reader.progress.close()
+    return dict(created["map"])
+
+
+def presigned_post(
+    api: Api, map_id: str, instructions: dict[str, Any], path: Path, size: int
+) -> None:
+    """Form 2: the bytes straight to S3 in one POST; on failure or Ctrl-C the map is removed
+    again (a POST cannot resume), so it does not count against the quota."""
+    with open(path, "rb") as fh:
+        reader = CountingReader(fh, progress("upload", size))
+        try:
+            response = httpx.post(
+                instructions["url"],
+                data=instructions["fields"],
+                files={"file": (path.name, cast(BinaryIO, reader), "application/octet-stream")},
+                timeout=POST_TIMEOUT,
+            )
+        except BaseException as exc:
+            _remove_quietly(api, map_id)
+            if isinstance(exc, httpx.TransportError):
+                raise ClientError(f"unavailable: the upload to storage failed: {exc}") from None
+            raise
+        finally:
+            reader.progress.close()
+    if not response.is_success:
+        _remove_quietly(api, map_id)
+        raise ClientError(f"storage refused the upload ({response.status_code}): {response.text}")
+
+
+def _remove_quietly(api: Api, map_id: str) -> None:
+    with contextlib.suppress(ClientError):  # else the server's sweeper removes it
+        api.call("DELETE", map_path(map_id))
+
+
+def resume(
+    api: Api, req: Request, path: Path, size: int, where: Path, record: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Carry on with the recorded multipart upload from what the server holds; None when it
+    cannot be resumed (gone, expired, another shape) and a new upload should start."""
+    map_id = record["map_id"]
+    try:
+        state = api.json("GET", map_path(map_id, "upload"))
+    except ApiError as exc:
+        if exc.status == 404:  # removed, expired and swept, or another account's
+            req.log(f"map {map_id} is gone; starting again")
+            config.drop_record(where)
+            return None
+        if exc.status != 409:
+            raise
+        doc = api.json("GET", map_path(map_id))
+        config.drop_record(where)
+        if doc["status"] != "awaiting_upload":  # finished by an earlier run after all
+            req.log(f"map {map_id} was already uploaded")
+            return dict(doc)
+        req.log(f"map {map_id}: {exc}; starting again")
+        _abort_quietly(api, map_id)
+        return None
+    layout = Layout(size, int(state["part_size"]), int(state["part_count"]))
+    if int(state.get("size", size)) != size or layout.span(layout.part_count)[1] <= 0:
+        req.log(f"map {map_id} was made for another file; starting again")
+        config.drop_record(where)
+        _abort_quietly(api, map_id)
+        return None
+    held = {
+        int(p["part_number"]): str(p["etag"])
+        for p in state["parts"]
+        if 1 <= int(p["part_number"]) <= layout.part_count
+        and int(p["size"]) == layout.span(int(p["part_number"]))[1]
+    }
+    missing = layout.part_count - len(held)
+    print(
+        f"resuming map {map_id}: {len(held)} of {layout.part_count} parts already uploaded, "
+        f"sending {missing}",
+        file=sys.stderr,
+    )
+    return send_parts(api, req, path, map_id, layout, held, where)
+
+
+def _abort_quietly(api: Api, map_id: str) -> None:
+    with contextlib.suppress(ClientError):  # else it expires on the server
+        api.call("DELETE", map_path(map_id, "upload"))
+
+
+def send_parts(
+    api: Api,
+    req: Request,
+    path: Path,
+    map_id: str,
+    layout: Layout,
+    held: dict[int, str],
+    where: Path,
+) -> dict[str, Any]:
+    """Send the parts the server does not hold, then complete; returns the map document."""
+    missing = [n for n in range(1, layout.part_count + 1) if n not in held]
+    already = sum(layout.span(n)[1] for n in held)
+    bar = progress("upload", layout.size, already)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sender = PartSender(api, map_id, fd, layout, bar, req.parallel, req.log)
+        etags = {**held, **sender.run(missing)}
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: map {map_id} is resumable; run the same command again to resume"
+        ) from None
+    finally:
+        os.close(fd)
+        bar.close()
+    doc = complete(api, map_id, etags)
+    config.drop_record(where)
+    return doc
+
+
+def complete(api: Api, map_id: str, etags: dict[int, str]) -> dict[str, Any]:
+    """POST …/upload/complete; an answer lost on the way is recovered from the map's status."""
+    parts = [{"part_number": n, "etag": etags[n]} for n in sorted(etags)]
+    for attempt in range(1, 4):
+        try:
+            path = map_path(map_id, "upload", "complete")
+            return dict(api.json("POST", path, json={"parts": parts}))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            doc = api.json("GET", map_path(map_id))
+            if doc["status"] == "awaiting_upload":
+                raise
+            return dict(doc)  # an earlier attempt completed it
+        except ClientError:
+            if attempt == 3:
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
+
+
+class CountingReader:
+    """A binary file that reports what is read from it (httpx streams multipart files by
+    read(); fileno() lets it compute the Content-Length S3 and the API need)."""
+
+    def __init__(self, fh: BinaryIO, bar: Any):
+        self.fh, self.progress = fh, bar
+        self.name = fh.name
+
+    def fileno(self) -> int:
+        return self.fh.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.fh.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.fh.read(size)
+        self.progress.advance(len(data))
+        return data
