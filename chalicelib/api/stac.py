@@ -108,23 +108,24 @@ def collection(collection_id: str) -> Response:
 def collection_items(collection_id: str) -> Response:
     """A page of one collection's items the caller may see, newest first."""
     request = bp.current_request
+    caller = _caller(request)
     cid = _collection_id(collection_id)
     search = params.from_query(query_params(request), params.ITEMS_PARAMS)
     root = api_root(request)
     href = f"{root}/stac/collections/{cid}/items"
-    return _page(request, root, search, [cid], href, post=False)
+    return _page(caller, root, search, [cid], href, post=False)
 
 
 @bp.route("/stac/collections/{collection_id}/items/{item_id}", methods=["GET"])
 def collection_item(collection_id: str, item_id: str) -> Response:
     """One item; 404 for missing and not allowed alike."""
     request = bp.current_request
+    caller = _caller(request)
     cid = _collection_id(collection_id)
     try:
         map_id = parse_map_id(item_id)
     except errors.ApiError:
         raise errors.not_found("Item not found.") from None
-    caller = _caller(request)
     query_params(request, ())
     doc = db.call("api.stac_item", retry=True, **caller_args(caller), p_collection=cid, p_id=map_id)
     return _json(documents.item(api_root(request), doc), documents.GEOJSON)
@@ -134,23 +135,25 @@ def collection_item(collection_id: str, item_id: str) -> Response:
 def search_get() -> Response:
     """Item search with query parameters."""
     request = bp.current_request
+    caller = _caller(request)
     search = params.from_query(query_params(request))
     root = api_root(request)
-    return _page(request, root, search, search.collections, f"{root}/stac/search", post=False)
+    return _page(caller, root, search, search.collections, f"{root}/stac/search", post=False)
 
 
 @bp.route("/stac/search", methods=["POST"], content_types=["application/json"])
 def search_post() -> Response:
     """Item search with a JSON body."""
     request = bp.current_request
+    caller = _caller(request)
     query_params(request, ())
     search = params.from_body(json_body(request))
     root = api_root(request)
-    return _page(request, root, search, search.collections, f"{root}/stac/search", post=True)
+    return _page(caller, root, search, search.collections, f"{root}/stac/search", post=True)
 
 
 def _page(
-    request: Request,
+    caller: Caller | None,
     root: str,
     search: params.Search,
     collections: list[str] | None,
@@ -159,7 +162,6 @@ def _page(
     post: bool,
 ) -> Response:
     """One page through api.stac_search, with self and next links."""
-    caller = _caller(request)
     after_created, after_id = decode_cursor(search.cursor)
     page = db.call(
         "api.stac_search",

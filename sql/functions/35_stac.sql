@@ -12,9 +12,15 @@ DECLARE
     c app.users := app.caller(p_caller, p_token_version);
     v_box1 box;
     v_box2 box;
+    v_near integer;
+    v_vis text;
+    others text;
+    shared text;
+    ctes text[] := '{}';
+    branches text[] := '{}';
     filters text := ' AND m.status = ''ready'' AND m.bbox IS NOT NULL';
+    overlap text := '';
     page text := ' ORDER BY m.created_at DESC, m.id DESC LIMIT $10 + 1';
-    visible text;
     sql text;
     rows jsonb;
     last jsonb;
@@ -30,10 +36,8 @@ BEGIN
         v_box1 := box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4]));
         IF cardinality(p_bbox) = 8 THEN
             v_box2 := box(point(p_bbox[5], p_bbox[6]), point(p_bbox[7], p_bbox[8]));
-            filters := filters || ' AND (m.bbox && $4 OR m.bbox && $5)';
-        ELSE
-            filters := filters || ' AND m.bbox && $4';
         END IF;
+        overlap := ' AND (box_overlap(m.bbox, $4) OR coalesce(box_overlap(m.bbox, $5), false))';
     END IF;
     IF p_from IS NOT NULL THEN filters := filters || ' AND m.created_at >= $6'; END IF;
     IF p_to IS NOT NULL THEN filters := filters || ' AND m.created_at <= $7'; END IF;
@@ -43,28 +47,64 @@ BEGIN
         filters := filters || ' AND (m.created_at, m.id) < ($2, $3)';
     END IF;
 
-    -- Each branch walks its own index newest first and stops after limit+1 rows (the shared
-    -- ones maps_stac_shared, one visibility each); the outer merge keeps a page's cost
-    -- independent of the table size, as in api.browse_maps.
+    -- One branch per way of seeing a map, each reading at most limit+1 rows newest first; the
+    -- outer merge keeps a page's cost independent of the table size, as in api.browse_maps.
+    -- With a bbox, the planner guesses 0.5% for any box overlap, so it cannot choose between
+    -- walking the newest-first index (cheap when many maps overlap the box) and collecting the
+    -- overlapping maps from a GiST index (cheap when few do). A probe of the branch's GiST
+    -- index, capped at 5,000, tells which: few -> only those candidates, materialized and
+    -- sorted; many -> the walk, with the overlap as a plain filter (box_overlap(), a function
+    -- call, which no index serves), meeting a match every few hundred rows at most.
     IF c.role = 'admin' THEN
-        visible := 'SELECT m.* FROM app.maps m WHERE true' || filters || page;
-    ELSE
-        visible := '(SELECT m.* FROM app.maps m WHERE m.visibility = ''public'''
-            || CASE WHEN c.id IS NOT NULL THEN ' AND m.owner_id <> $1' ELSE '' END
-            || filters || page || ')';
-        IF app.is_active(c) THEN
-            visible := visible || ' UNION ALL (SELECT m.* FROM app.maps m'
-                || ' WHERE m.visibility = ''members'' AND m.owner_id <> $1' || filters || page || ')';
+        IF p_bbox IS NOT NULL THEN
+            SELECT count(*) INTO v_near FROM (SELECT 1 FROM app.maps m
+                WHERE m.bbox && v_box1 OR m.bbox && v_box2 LIMIT 5000) n;
         END IF;
+        IF p_bbox IS NOT NULL AND v_near < 5000 THEN
+            ctes := ctes || ('near_all AS MATERIALIZED (SELECT * FROM app.maps m'
+                             || ' WHERE m.bbox && $4 OR m.bbox && $5)');
+            branches := branches || ('SELECT m.* FROM near_all m WHERE true' || filters || page);
+        ELSE
+            branches := branches || ('SELECT m.* FROM app.maps m WHERE true' || filters || overlap
+                                     || page);
+        END IF;
+    ELSE
+        FOREACH v_vis IN ARRAY CASE WHEN app.is_active(c) THEN ARRAY['public', 'members']
+                                    ELSE ARRAY['public'] END LOOP
+            others := CASE WHEN c.id IS NOT NULL THEN ' AND m.owner_id <> $1' ELSE '' END;
+            shared := format(' m.status = ''ready'' AND m.bbox IS NOT NULL AND m.visibility = %L',
+                             v_vis);
+            IF p_bbox IS NOT NULL THEN
+                -- A literal visibility, so that maps_stac_bbox_<visibility> serves the probe.
+                EXECUTE 'SELECT count(*) FROM (SELECT 1 FROM app.maps m WHERE' || shared
+                    || ' AND (m.bbox && $1 OR m.bbox && $2) LIMIT 5000) n'
+                    INTO v_near USING v_box1, v_box2;
+            END IF;
+            IF p_bbox IS NOT NULL AND v_near < 5000 THEN
+                ctes := ctes || format('near_%s AS MATERIALIZED (SELECT * FROM app.maps m WHERE%s'
+                    || ' AND (m.bbox && $4 OR m.bbox && $5))', v_vis, shared);
+                branches := branches || (format('SELECT m.* FROM near_%s m WHERE true', v_vis)
+                                         || others || filters || page);
+            ELSE
+                branches := branches || ('SELECT m.* FROM app.maps m WHERE' || shared || others
+                                         || filters || overlap || page);
+            END IF;
+        END LOOP;
         IF c.id IS NOT NULL THEN
-            visible := visible || ' UNION ALL (SELECT m.* FROM app.maps m WHERE m.owner_id = $1'
-                || filters || page || ')';
+            -- The caller's own maps: a walk of maps_owner_created, bounded by how many they own.
+            branches := branches
+                || ('SELECT m.* FROM app.maps m WHERE m.owner_id = $1' || filters || overlap
+                    || page);
         END IF;
     END IF;
 
-    sql := 'SELECT coalesce(jsonb_agg(jsonb_build_object(''doc'', app.map_doc(v, u.username), '
-        || '''created_at'', app.iso(v.created_at)) ORDER BY v.created_at DESC, v.id DESC), ''[]'') '
-        || 'FROM (SELECT * FROM (' || visible || ') s ORDER BY s.created_at DESC, s.id DESC '
+    sql := CASE WHEN cardinality(ctes) > 0 THEN 'WITH ' || array_to_string(ctes, ', ') || ' '
+                ELSE '' END
+        || 'SELECT coalesce(jsonb_agg(jsonb_build_object(''doc'', '
+        || 'app.map_doc(v, u.username), ''created_at'', app.iso(v.created_at)) '
+        || 'ORDER BY v.created_at DESC, v.id DESC), ''[]'') '
+        || 'FROM (SELECT * FROM ((' || array_to_string(branches, ') UNION ALL (')
+        || ')) s ORDER BY s.created_at DESC, s.id DESC '
         || 'LIMIT $10 + 1) v JOIN app.users u ON u.id = v.owner_id';
     EXECUTE sql INTO rows
         USING c.id, p_after_created, p_after_id, v_box1, v_box2, p_from, p_to, p_ids,
