@@ -1,4 +1,5 @@
-"""GET /v1/openapi.json: a valid OpenAPI 3.1 document that names exactly the app's routes."""
+"""GET /v1/openapi.json (OpenAPI 3.1) names exactly the app's /v1 routes, and GET /stac/api (the
+STAC API's service-desc, OpenAPI 3.0) names exactly its /stac routes: together, every route."""
 
 from __future__ import annotations
 
@@ -9,6 +10,21 @@ from openapi_spec_validator import validate
 from tests.conftest import body
 
 
+def _routes(prefix: str) -> set[tuple[str, str]]:
+    from app import app
+
+    return {
+        (re.sub(r"\{(\w+)\}", r"{\1}", path), method)
+        for path, methods in app.routes.items()
+        for method in methods
+        if path == prefix or path.startswith(prefix + "/")
+    }
+
+
+def _documented(spec: dict) -> set[tuple[str, str]]:
+    return {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
+
+
 def test_document_is_valid_and_matches_the_routes(client):
     from app import app
 
@@ -16,22 +32,32 @@ def test_document_is_valid_and_matches_the_routes(client):
     assert response.status_code == 200
     spec = body(response)
     validate(spec)
-    documented = {(path, method.upper()) for path, item in spec["paths"].items() for method in item}
-    routed = {
-        (re.sub(r"\{(\w+)\}", r"{\1}", path), method)
-        for path, methods in app.routes.items()
-        for method in methods
-    }
-    assert documented == routed
+    assert spec["openapi"].startswith("3.1")
+    assert _documented(spec) == _routes("/v1")
+    # No route is left out of both documents.
+    every = {(path, method) for path, methods in app.routes.items() for method in methods}
+    assert _routes("/v1") | _routes("/stac") == every
+
+
+def test_stac_service_desc_is_openapi_30_and_matches_the_stac_routes(client):
+    response = client.http.get("/stac/api", headers={"Host": "maps.example:8443"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
+    spec = body(response)
+    validate(spec)
+    assert spec["openapi"].startswith("3.0")
+    assert spec["servers"] == [{"url": "http://maps.example:8443"}]
+    assert _documented(spec) == _routes("/stac")
 
 
 def test_every_operation_documents_its_error_shape(client):
-    spec = body(client.http.get("/v1/openapi.json"))
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            errors = [code for code in operation["responses"] if code.startswith(("4", "5"))]
-            if path not in ("/v1/openapi.json",):
-                assert errors, f"{method} {path} documents no error"
-            for code in errors:
-                ref = operation["responses"][code]["content"]["application/json"]["schema"]["$ref"]
-                assert ref == "#/components/schemas/Error"
+    for path in ("/v1/openapi.json", "/stac/api"):
+        spec = body(client.http.get(path, headers={"Host": "localhost"}))
+        for path, item in spec["paths"].items():
+            for method, operation in item.items():
+                errors = [code for code in operation["responses"] if code.startswith(("4", "5"))]
+                if path not in ("/v1/openapi.json",):
+                    assert errors, f"{method} {path} documents no error"
+                for code in errors:
+                    content = operation["responses"][code]["content"]["application/json"]
+                    assert content["schema"]["$ref"] == "#/components/schemas/Error"
