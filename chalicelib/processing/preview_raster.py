@@ -279,15 +279,13 @@ def render_pdf(path: str, job: Job) -> Any:
     seconds = min(PDF_CAP_SECONDS, job.remaining())
     fd, out = tempfile.mkstemp(prefix="mapstock-pdfpage-", suffix=".png", dir=job.workdir)
     os.close(fd)
+    child = multiprocessing.get_context("fork").Process(
+        target=_pdf_child, args=(path, out, PREVIEW_MAX_SIDE), daemon=True
+    )
     try:
-        child = multiprocessing.get_context("fork").Process(
-            target=_pdf_child, args=(path, out, PREVIEW_MAX_SIDE), daemon=True
-        )
         child.start()
         child.join(seconds)
         if child.is_alive():
-            child.kill()
-            child.join()
             raise NoPreview("PDF page 1 took too long to render")
         if child.exitcode != 0 or os.path.getsize(out) == 0:
             raise NoPreview("PDF page 1 could not be rendered")
@@ -295,6 +293,9 @@ def render_pdf(path: str, job: Job) -> Any:
             img.load()
             return img.copy()
     finally:
+        if child.is_alive():  # past the cap, or the job's own time limit fired in join()
+            child.kill()
+            child.join()
         os.unlink(out)
 
 

@@ -2,7 +2,8 @@
 read from the file itself, cropped to the tileset's bounds.
 
 The zoom is the deepest one at which the bounds span at most MAX_TILES tiles (the most detail
-for a mosaic of a few tiles); when it holds no tiles there, shallower levels are tried. Raster
+for a mosaic of a few tiles); when it holds no tiles there, shallower levels are tried, and the
+shallowest level may give up to MAX_MOSAIC_TILES (a tileset of a single deep level). Raster
 tiles (PNG, JPEG, WebP) are decoded with Pillow; vector tiles (MVT, gzipped or not) with a small
 protobuf reader of our own and drawn on the vector canvas. PMTiles tiles compressed with brotli
 or zstd, and AVIF or MLT tiles, have no preview.
@@ -24,6 +25,9 @@ from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Job, NoPreview, fit
 from chalicelib.processing.preview_canvas import EARTH_RADIUS, Canvas, mercator_extent
 
 MAX_TILES = 16
+# At the shallowest zoom, more tiles are taken (each shrunk), rather than no preview at all.
+MAX_MOSAIC_TILES = 64
+MOSAIC_SIDE = 1024  # pixels of the mosaic's longer side before the crop, at most
 MAX_TILE_BYTES = 8 * 2**20  # one stored tile
 MAX_TILE_INFLATED = 16 * 2**20  # one vector tile after gzip
 MAX_TILE_PIXELS = 4096 * 4096
@@ -76,7 +80,7 @@ def _pick(
 ) -> tuple[int, list[tuple[int, int, bytes]]]:
     for zoom in range(maxzoom, minzoom - 1, -1):
         x0, x1, y0, y1 = _tile_range(bbox, zoom)
-        if (x1 - x0 + 1) * (y1 - y0 + 1) > MAX_TILES:
+        if (x1 - x0 + 1) * (y1 - y0 + 1) > (MAX_TILES if zoom > minzoom else MAX_MOSAIC_TILES):
             continue
         job.check()
         tiles = source.tiles(zoom, x0, x1, y0, y1)
@@ -95,9 +99,9 @@ def _mosaic(tiles: list[tuple[int, int, bytes]], zoom: int, bbox: list[float], j
             images.append((x, y, image))
     if not images:
         raise NoPreview("no tile could be decoded")
-    side = max(64, min(512, images[0][2].width))
-    x0, y0 = min(t[0] for t in images), min(t[1] for t in images)
-    cols, rows = max(t[0] for t in images) - x0 + 1, max(t[1] for t in images) - y0 + 1
+    x0, x1, y0, y1 = _tile_range(bbox, zoom)  # what _pick asked for: missing tiles are gaps
+    cols, rows = x1 - x0 + 1, y1 - y0 + 1
+    side = max(32, min(512, images[0][2].width, MOSAIC_SIDE // max(cols, rows)))
     mosaic = Image.new("RGBA", (cols * side, rows * side), (0, 0, 0, 0))
     for x, y, image in images:
         job.check()
@@ -297,7 +301,7 @@ class _MBTiles:
             rows = self.conn.execute(
                 "SELECT tile_column, tile_row, tile_data FROM tiles WHERE zoom_level = ? "
                 "AND tile_column BETWEEN ? AND ? AND tile_row BETWEEN ? AND ? LIMIT ?",
-                (zoom, x0, x1, top - y1, top - y0, MAX_TILES),
+                (zoom, x0, x1, top - y1, top - y0, MAX_MOSAIC_TILES),
             ).fetchall()
         except (sqlite3.OperationalError, sqlite3.DataError) as exc:
             raise NoPreview("MBTiles tiles could not be read") from exc

@@ -479,7 +479,7 @@ def test_wkb_geometry_types() -> None:
 SWISS_BOUNDS = [5.9, 45.8, 10.5, 47.8]
 
 
-def _raster_mbtiles(tmp_path: Path) -> Path:
+def _raster_mbtiles(tmp_path: Path, overviews: bool = True) -> Path:
     source = tmp_path / "source.tif"
     # ~4.6 x 2 degrees over Switzerland, in Web Mercator like the tiles.
     gw.write_raster(
@@ -487,8 +487,9 @@ def _raster_mbtiles(tmp_path: Path) -> Path:
     )
     path = tmp_path / "raster.mbtiles"
     gw.copy_raster(source, path, "MBTiles", TILE_FORMAT="PNG")
-    with rasterio.open(path, "r+") as dst:
-        dst.build_overviews([2, 4])
+    if overviews:
+        with rasterio.open(path, "r+") as dst:
+            dst.build_overviews([2, 4])
     return path
 
 
@@ -503,10 +504,15 @@ def _vector_mbtiles(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["raster", "vector"])
+@pytest.mark.parametrize("kind", ["raster", "raster-one-level", "vector"])
 @pytest.mark.parametrize("container", ["mbtiles", "pmtiles"])
 def test_gdal_tilesets(tmp_path: Path, kind: str, container: str) -> None:
-    path = _raster_mbtiles(tmp_path) if kind == "raster" else _vector_mbtiles(tmp_path)
+    """Raster tiles on three zoom levels, on one level only (a mosaic of up to 64 tiles of the
+    shallowest level), and vector tiles (MVT) on zoom 2-9; MBTiles and a PMTiles copy."""
+    if kind == "vector":
+        path = _vector_mbtiles(tmp_path)
+    else:
+        path = _raster_mbtiles(tmp_path, overviews=kind == "raster")
     if container == "pmtiles":
         bounds = inspect_file(str(path)).metadata["bbox"]
         copied = tmp_path / f"{kind}.pmtiles"
@@ -515,6 +521,22 @@ def test_gdal_tilesets(tmp_path: Path, kind: str, container: str) -> None:
     found = inspect_file(str(path))
 
     _assert_preview(_render(path, found), _bbox_aspect(found.metadata["bbox"]))
+
+
+@pytest.mark.parametrize("coverage", [False, True])
+def test_gdal_gpkg_tiles(tmp_path: Path, coverage: bool) -> None:
+    """A GeoPackage of raster tiles (no features) is drawn through GDAL's GPKG driver; a uint16
+    DEM becomes a gridded coverage, stretched like a GeoTIFF DEM."""
+    source = tmp_path / "source.tif"
+    data = gw.pattern(1, 90, 150, "uint16") * 7 + 300 if coverage else gw.pattern(3, 90, 150)
+    gw.write_raster(source, data, "EPSG:32632", UTM)
+    path = tmp_path / "tiles.gpkg"
+    gw.copy_raster(source, path, "GPKG")
+    found = inspect_file(str(path))
+    [layer] = found.metadata["layers"]
+    assert layer["data_type"] == ("2d-gridded-coverage" if coverage else "tiles")
+
+    _assert_preview(_render(path, found), 150 / 90)
 
 
 def test_mvt_decoding_of_gdal_tiles(tmp_path: Path) -> None:
