@@ -22,27 +22,26 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + crc
 
 
-def write_big_png(path: PathLike, width: int, height: int) -> None:
-    """A width x height RGB PNG: a checkerboard over gradients (a scan-like, non-blank image)."""
+def write_big_png(path: PathLike, width: int, height: int, grey: bool = False) -> None:
+    """A width x height RGB (or grey) PNG: a checkerboard over gradients (a scan-like image)."""
     import numpy
 
-    x = numpy.arange(width)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    bands = 1 if grey else 3
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if grey else 2, 0, 0, 0)
     compressor = zlib.compressobj(1)
+    x = numpy.arange(width)[None, :]
     with open(path, "wb") as fh:
         fh.write(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header))
-        pending: list[bytes] = []
-        row = numpy.empty((width, 3), numpy.uint8)
-        for y in range(height):
-            row[:, 0] = (x // 97 + y // 89) % 2 * 200
-            row[:, 1] = (x * 3 + y) % 256
-            row[:, 2] = y * 255 // height
-            pending.append(compressor.compress(b"\x00" + row.tobytes()))
-            if y % 256 == 255:
-                fh.write(_chunk(b"IDAT", b"".join(pending)))
-                pending = []
-        pending.append(compressor.flush())
-        fh.write(_chunk(b"IDAT", b"".join(pending)) + _chunk(b"IEND", b""))
+        for top in range(0, height, 256):  # 256 rows at a time: filter byte 0, then RGB
+            y = numpy.arange(top, min(top + 256, height))[:, None]
+            rows = numpy.zeros((len(y), 1 + bands * width), numpy.uint8)
+            pixels = rows[:, 1:].reshape(len(y), width, bands)
+            pixels[..., 0] = (x // 97 + y // 89) % 2 * 200
+            if not grey:
+                pixels[..., 1] = (x * 3 + y) % 256
+                pixels[..., 2] = y * 255 // height
+            fh.write(_chunk(b"IDAT", compressor.compress(rows.tobytes())))
+        fh.write(_chunk(b"IDAT", compressor.flush()) + _chunk(b"IEND", b""))
 
 
 def write_points_geojson(path: PathLike, count: int) -> list[float]:

@@ -33,12 +33,17 @@ logger = logging.getLogger(__name__)
 
 PREVIEW_MAX_SIDE = 512
 # A preview is not started with less time left; it runs under at most PREVIEW_CAP_SECONDS
-# (measured: 0.05-0.6 s per corpus file, ~3 s for a 1M-feature GeoJSON; bench/preview.py).
+# (bench/preview.py: 1-700 ms per corpus file, under 1 s for a 2 GiB GeoTIFF or a 140 MP scan,
+# ~7 s for a GeoJSON of 1M points on a loaded 2-core machine).
 MIN_PREVIEW_SECONDS = 2.0
 PREVIEW_CAP_SECONDS = 30.0
-# PNG is kept unless WebP saves this much: PNG is lossless and what every client shows.
-WEBP_MIN_GAIN = 0.2
-WEBP_QUALITY = 80
+# Drawings (vector previews, plain rasters, a few classes: at most this many colours) are PNG,
+# lossless and a few KB; anything richer (scans, imagery, grey DEMs) is lossy WebP, 5-15x
+# smaller than PNG at 512 px. libwebp's method 1 is as small as its default 4 on such images
+# at a third of the time (10-30 ms; PNG with optimize=True took 0.6 s).
+PNG_MAX_COLOURS = 64
+WEBP_QUALITY = 75
+WEBP_METHOD = 1
 
 
 class NoPreview(Exception):
@@ -205,19 +210,29 @@ def fit(width: float, height: float, longest: int = PREVIEW_MAX_SIDE) -> tuple[i
     return max(1, round(longest * width / height)), longest
 
 
+def pillow() -> Any:
+    """PIL.Image with its PNG, JPEG and WebP plugins loaded: saving or opening a format not yet
+    registered makes Pillow import all of its ~40 plugins (0.1-0.35 s in a cold process)."""
+    from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401
+
+    return Image
+
+
 def write_preview(image: Any, workdir: str) -> Preview:
-    """Encode `image` (PIL, RGB(A)/L(A)) as PNG, or WebP when that is clearly smaller."""
+    """Encode `image` (PIL, RGB(A)/L(A)): PNG for a drawing, WebP for anything richer."""
+    pillow()
     if max(image.size) > PREVIEW_MAX_SIDE:  # renderers fit their output; this is a backstop
         image.thumbnail((PREVIEW_MAX_SIDE, PREVIEW_MAX_SIDE))
     if image.mode not in ("RGB", "RGBA", "L", "LA"):
         image = image.convert("RGBA")
-    png = io.BytesIO()
-    image.save(png, format="PNG", optimize=True)
-    data, suffix, media = png.getvalue(), ".png", "image/png"
-    webp = io.BytesIO()
-    image.save(webp, format="WEBP", quality=WEBP_QUALITY, method=4)
-    if webp.tell() < len(data) * (1 - WEBP_MIN_GAIN):
-        data, suffix, media = webp.getvalue(), ".webp", "image/webp"
+    out_buffer = io.BytesIO()
+    if image.getcolors(PNG_MAX_COLOURS) is not None:
+        image.save(out_buffer, format="PNG")
+        suffix, media = ".png", "image/png"
+    else:
+        image.save(out_buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+        suffix, media = ".webp", "image/webp"
+    data = out_buffer.getvalue()
     fd, out = tempfile.mkstemp(prefix="mapstock-preview-", suffix=suffix, dir=workdir)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Job, NoPreview, fit
+from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Job, NoPreview, fit, pillow
 from chalicelib.processing.raster import MAX_PIXELS
 from chalicelib.processing.result import Inspection
 
@@ -159,7 +159,8 @@ def _valid(data: numpy.ndarray, nodata: Any, mask: numpy.ndarray | None) -> nump
 
 def _paletted(index: numpy.ndarray, colormap: dict[int, Any], valid: numpy.ndarray) -> Any:
     import numpy
-    from PIL import Image
+
+    Image = pillow()
 
     size = 256 if index.dtype.itemsize == 1 else 65536
     lut = numpy.zeros((size, 4), numpy.uint8)
@@ -176,7 +177,8 @@ def to_image(data: numpy.ndarray, valid: numpy.ndarray) -> Any:
     data is stretched: one band between its min and max (a DEM), several between their 2nd and
     98th percentiles. Invalid pixels are transparent."""
     import numpy
-    from PIL import Image
+
+    Image = pillow()
 
     if data.dtype != numpy.uint8:
         stretched = numpy.zeros(data.shape, numpy.uint8)
@@ -210,7 +212,7 @@ _PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 def render_image(path: str, found: Inspection, job: Job) -> Any:
     """A scan through Pillow: JPEG decoded at 1/2..1/8 scale (draft), PNG and WebP in full up to
     PILLOW_FULL_DECODE_PIXELS; a larger non-interlaced PNG is read line by line by GDAL."""
-    from PIL import Image
+    Image = pillow()
 
     kind = found.format
     # The sizes come from the header read here, not from the metadata: no decoding before this.
@@ -230,8 +232,10 @@ def render_image(path: str, found: Inspection, job: Job) -> Any:
             return _wide_grey(img, target)
         img.draft(None, target)  # JPEG: DCT scaling; a no-op for the others
         job.check()
-        converted = img.convert("RGBA" if _has_alpha(img) else "RGB")
-        return converted.resize(target, Image.Resampling.BOX)
+        mode = "RGBA" if _has_alpha(img) else "RGB"
+        if img.mode not in (mode, "L"):  # grey stays grey; a copy of an RGB scan is not needed
+            return img.convert(mode).resize(target, Image.Resampling.BOX)
+        return img.resize(target, Image.Resampling.BOX)
 
 
 def _has_alpha(img: Any) -> bool:
@@ -241,7 +245,8 @@ def _has_alpha(img: Any) -> bool:
 def _wide_grey(img: Any, target: tuple[int, int]) -> Any:
     """16-bit or float grey (DEM tiles, scientific scans): min/max stretch, then resize."""
     import numpy
-    from PIL import Image
+
+    Image = pillow()
 
     small = img.resize(target, Image.Resampling.NEAREST)
     data = numpy.asarray(small).astype(numpy.float64)[None]
@@ -274,7 +279,7 @@ def render_pdf(path: str, job: Job) -> Any:
     under an address-space limit. Its output is a PNG we wrote ourselves."""
     import multiprocessing
 
-    from PIL import Image
+    Image = pillow()
 
     seconds = min(PDF_CAP_SECONDS, job.remaining())
     fd, out = tempfile.mkstemp(prefix="mapstock-pdfpage-", suffix=".png", dir=job.workdir)

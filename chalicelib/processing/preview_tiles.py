@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
-from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Job, NoPreview, fit
+from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Job, NoPreview, fit, pillow
 from chalicelib.processing.preview_canvas import EARTH_RADIUS, Canvas, mercator_extent
 
 MAX_TILES = 16
@@ -90,7 +90,7 @@ def _pick(
 
 
 def _mosaic(tiles: list[tuple[int, int, bytes]], zoom: int, bbox: list[float], job: Job) -> Any:
-    from PIL import Image
+    Image = pillow()
 
     images = []
     for x, y, data in tiles:
@@ -125,7 +125,7 @@ def _decode(data: bytes) -> Any:
     """A raster tile as an RGBA image, or None (unreadable, or over MAX_TILE_PIXELS)."""
     import io
 
-    from PIL import Image
+    Image = pillow()
 
     try:
         with Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"]) as image:

@@ -123,11 +123,14 @@ def _geojson_geometries(path: str) -> Iterator[Any]:
             reader.take(":")
             if key == "features" and reader.peek() == "[":
                 reader.pos += 1
-                while reader.peek() != "]":
+                following = reader.peek()
+                while following != "]":
                     feature = reader.value()
                     yield feature.get("geometry") if isinstance(feature, dict) else None
-                    if reader.peek() == ",":
+                    following = reader.peek()
+                    if following == ",":
                         reader.pos += 1
+                        following = ""  # the next feature (value() skips the blanks)
                 reader.pos += 1
             else:
                 value = reader.value()
