@@ -36,7 +36,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib mapstock_client
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The fuzzers with a bigger budget than make test's (200 examples per operation): ~3.5 min.
 fuzz: $(STAMP)
