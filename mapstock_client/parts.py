@@ -155,7 +155,9 @@ class PartSender:
             if response.status_code == 403:
                 self.forget_url(number)  # expired (or refused): the next attempt signs anew
             elif response.status_code not in RETRY_STATUSES and response.status_code != 200:
+                self.stop.set()  # here, before this worker picks up the next part
                 raise ClientError(f"part {number}: {problem}")
+        self.stop.set()
         raise ClientError(f"part {number}: gave up after {ATTEMPTS} attempts ({problem})")
 
     def run(self, numbers: list[int]) -> dict[int, str]:

@@ -23,6 +23,11 @@ TEST_PART_BYTES = 64 * 1024
 os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(TEST_PART_BYTES))
 os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(8 * 1024 * 1024))
 
+# The environment as the test run got it: the `stack` fixture later points DATABASE_URL, AWS_*
+# and the like at the in-process stack, which subprocess stacks (tests/e2e) must not inherit.
+ORIGINAL_ENV = dict(os.environ)
+EXTERNAL_DATABASE_URL = ORIGINAL_ENV.get("DATABASE_URL") or None
+
 from devstack import aws  # noqa: E402
 from devstack.postgres import LocalPostgres, free_port  # noqa: E402
 
@@ -70,7 +75,7 @@ def _fresh_database(server_url: str) -> tuple[str, Any]:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    external = os.environ.get("DATABASE_URL")
+    external = EXTERNAL_DATABASE_URL
     if external:
         url, (admin, name) = _fresh_database(external)
         yield url

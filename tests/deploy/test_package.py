@@ -187,7 +187,8 @@ def test_the_shared_zip_holds_no_processor_library(
 
 
 def _third_party_imports(path: Path) -> tuple[set[str], set[str]]:
-    """(imported at module level, imported inside a function) top-level non-stdlib names."""
+    """(imported at module level, imported inside a function) top-level non-stdlib names;
+    imports under `if TYPE_CHECKING:` run for the type checker only and count as neither."""
     eager: set[str] = set()
     lazy: set[str] = set()
 
@@ -202,6 +203,10 @@ def _third_party_imports(path: Path) -> tuple[set[str], set[str]]:
                 root = name.split(".")[0]
                 if root not in sys.stdlib_module_names and root not in ("chalicelib", "__future__"):
                     (lazy if in_function else eager).add(root)
+            if isinstance(child, ast.If) and ast.unparse(child.test).endswith("TYPE_CHECKING"):
+                for orelse in child.orelse:
+                    visit(orelse, in_function)
+                continue
             inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
             visit(child, inner)
 

@@ -22,6 +22,7 @@ import pytest
 
 from devstack.postgres import free_port
 from devstack.procs import pid_alive
+from tests.conftest import EXTERNAL_DATABASE_URL, ORIGINAL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "Map Stock is running"
@@ -45,9 +46,26 @@ class LocalStack:
         """pids.json as the stack wrote it once ready."""
         return dict(json.loads((self.state / "run" / "pids.json").read_text()))
 
+    def env(self) -> dict[str, str]:
+        """env.json as the stack wrote it: its database, S3 endpoint, credentials, bucket."""
+        return dict(json.loads((self.state / "run" / "env.json").read_text()))
+
+    def s3(self) -> Any:
+        """An S3 client of the stack's moto (with the stack's own credentials)."""
+        import boto3
+
+        env = self.env()
+        return boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_DEFAULT_REGION"],
+        )
+
     def cli(self, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
         """The admin CLI as a user runs it next to a running stack: no DATABASE_URL given."""
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env = {k: v for k, v in ORIGINAL_ENV.items() if k != "DATABASE_URL"}
         env["PYTHONPATH"] = str(ROOT)
         if password is not None:
             env["MAPSTOCK_PASSWORD"] = password
@@ -81,7 +99,7 @@ def _distinct_free_ports(count: int) -> list[int]:
 @contextlib.contextmanager
 def database_for_stack() -> Iterator[str | None]:
     """None (the stack starts its own PostgreSQL), or a fresh database on DATABASE_URL's server."""
-    external = os.environ.get("DATABASE_URL")
+    external = EXTERNAL_DATABASE_URL
     if not external:
         yield None
         return
@@ -116,7 +134,7 @@ def start_stack(
     `extra_env` reaches every part (moto reads S3_UPLOAD_PART_MIN_SIZE, the API the
     MULTIPART_* settings)."""
     api_port, pg_port, moto_port = _distinct_free_ports(3)
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in ORIGINAL_ENV.items() if k != "DATABASE_URL"}
     env.update(
         {
             "PORT": str(api_port),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import pytest
 import requests
 
 from mapstock_client.progress import human
+from tests.conftest import ORIGINAL_ENV
 from tests.e2e.stack import (
     LocalStack,
     database_for_stack,
@@ -70,7 +70,7 @@ class User:
         return self.home / "config"
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MAPSTOCK_")}
+        env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("MAPSTOCK_")}
         env.update(MAPSTOCK_API=self.stack.url, MAPSTOCK_CONFIG=str(self.config), **extra)
         return env
 
@@ -259,17 +259,7 @@ def test_upload_wait_exits_3_when_the_map_is_rejected(stack, tmp_path):
 
 
 def _s3(stack: LocalStack) -> tuple[Any, str]:
-    import boto3
-
-    env = json.loads((stack.state / "run" / "env.json").read_text())
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
-    return s3, env["MAPSTOCK_BUCKET"]
+    return stack.s3(), stack.env()["MAPSTOCK_BUCKET"]
 
 
 def test_download_checks_the_sha256_and_refuses_a_tampered_object(stack, tmp_path):
@@ -366,7 +356,7 @@ def test_unreachable_api_is_one_line_and_non_zero(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAPSTOCK_")}
+    env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("MAPSTOCK_")}
     env.update(MAPSTOCK_API=f"http://127.0.0.1:{port}", MAPSTOCK_CONFIG=str(tmp_path / "c"))
     started = time.monotonic()
     result = subprocess.run(

@@ -31,10 +31,6 @@ def _geojson(tag: str) -> bytes:
     return json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
 
 
-def _env(stack: LocalStack) -> dict[str, str]:
-    return dict(json.loads((stack.state / "run" / "env.json").read_text()))
-
-
 def _upload(stack: LocalStack, headers: dict[str, str], tag: str) -> Any:
     return session().post(
         f"{stack.url}/v1/maps",
@@ -115,16 +111,8 @@ def test_parallel_mixed_requests_answer_each_caller_alone(local_stack: LocalStac
 
     # Rows and objects agree: every map has its object and every object its map.
     time.sleep(1)
-    env = _env(stack)
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
+    env = stack.env()
+    s3 = stack.s3()
     keys = {
         obj["Key"]
         for page in s3.get_paginator("list_objects_v2").paginate(
@@ -169,16 +157,8 @@ def test_reused_upload_slot_cannot_swap_a_ready_map(local_stack: LocalStack) -> 
     swap = (b"<html>swapped</html>" + b" " * len(data))[: len(data)]
     again = http.post(upload["url"], data=upload["fields"], files={"file": swap}, timeout=30)
     assert again.status_code in (200, 201, 204)  # S3 (moto) accepts: the policy is valid
-    env = _env(stack)
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
+    env = stack.env()
+    s3 = stack.s3()
     prefix = f"maps/{map_id}/original"
     deadline = time.monotonic() + 30
     while True:  # the pump delivers the new version's event; the handler removes it

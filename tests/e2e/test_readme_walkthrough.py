@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 
 import pytest
 
+from tests.conftest import ORIGINAL_ENV
 from tests.e2e.stack import ROOT, LocalStack
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def test_readme_walkthrough_runs_as_written(local_stack: LocalStack):
     venv = local_stack.home / ".venv"
     if not venv.exists():
         venv.symlink_to(ROOT / ".venv")
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env = {k: v for k, v in ORIGINAL_ENV.items() if k != "DATABASE_URL"}
     env.update(API=local_stack.url, PYTHONPATH=str(ROOT))
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", walkthrough()],

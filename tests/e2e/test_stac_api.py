@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.e2e.stack import LocalStack
@@ -53,13 +52,7 @@ def catalog(local_stack: LocalStack) -> Iterator[dict[str, Any]]:
         id=rows[1]["id"],
     )
     conn.close()
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
+    s3 = local_stack.s3()
     for row in rows:
         s3.put_object(
             Bucket=env["MAPSTOCK_BUCKET"], Key=f"maps/{row['id']}/original", Body=b"x" * 16
