@@ -55,6 +55,26 @@ def variant_key(map_id: str) -> str:
     return f"maps/{map_id}/optimized"
 
 
+def preview_key(map_id: str) -> str:
+    """Where a map's preview image lives."""
+    return f"maps/{map_id}/preview"
+
+
+def presigned_image(key: str, media_type: str, expires_in: int) -> str:
+    """A short-lived URL that shows an image inline (an <img src>, a STAC thumbnail)."""
+    url: str = client().generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": get_settings().bucket,
+            "Key": key,
+            "ResponseContentType": media_type,
+            "ResponseContentDisposition": "inline",
+        },
+        ExpiresIn=expires_in,
+    )
+    return url
+
+
 def external_prefix(map_id: str, job_id: str) -> str:
     """The folder the external system writes one job's `result` (or `error`) into."""
     return f"maps/{map_id}/external/{job_id}/"

@@ -167,6 +167,28 @@ def download_map(map_id: str) -> Response:
     return Response(body="", status_code=302, headers={"Location": url})
 
 
+@bp.route("/maps/{map_id}/preview", methods=["GET"])
+def preview_map(map_id: str) -> Response:
+    """302 to a short-lived URL of the map's preview image (JSON with ?redirect=false); the
+    map's visibility; 404 when it has none."""
+    request = bp.current_request
+    caller = current_caller(request)
+    redirect = query_params(request, ("redirect",)).get("redirect", "true")
+    if redirect not in ("true", "false"):
+        raise errors.invalid("redirect: must be true or false.")
+    target = db.call("api.preview_target", **caller_args(caller), p_id=parse_map_id(map_id))
+    ttl = get_settings().download_url_ttl_seconds
+    url = storage.presigned_image(target["object_key"], target["media_type"], ttl)
+    # Cacheable by this browser for a little less than the URL lives: a list of thumbnails
+    # does not ask again on every scroll, and never follows an expired URL.
+    cache = {"Cache-Control": f"private, max-age={max(0, ttl - 60)}"}
+    if redirect == "false":
+        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
+        doc = {"url": url, "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return json_response(doc, headers=cache)
+    return Response(body="", status_code=302, headers={"Location": url, **cache})
+
+
 @bp.route("/maps/{map_id}", methods=["PATCH"], content_types=["application/json"])
 def update_map(map_id: str) -> Response:
     """Owner or admin: change title, description, visibility."""

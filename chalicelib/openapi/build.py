@@ -98,6 +98,15 @@ SCHEMAS: dict[str, Any] = {
             "updated_at": _TIME,
             "uploaded_at": _TIME,
             "processed_at": _TIME,
+            "preview": {
+                "type": ["object", "null"],
+                "required": ["width", "height", "media_type"],
+                "properties": {
+                    "width": {"type": "integer", "minimum": 1, "maximum": 512},
+                    "height": {"type": "integer", "minimum": 1, "maximum": 512},
+                    "media_type": {"type": "string", "enum": ["image/png", "image/webp"]},
+                },
+            },
             "download_count": {"type": "integer", "minimum": 0},
         },
     },
@@ -513,6 +522,25 @@ def _paths() -> dict[str, Any]:
                     "302": {"description": "Redirect to a presigned URL (≤ 5 minutes)"},
                     "200": {"description": "With redirect=false: {url, expires_at}"},
                     **_errors(400, 401, 404, 409),
+                },
+            }
+        },
+        "/v1/maps/{map_id}/preview": {
+            "get": {
+                "operationId": "previewMap",
+                "security": _SECURED,
+                "parameters": [
+                    _MAP_ID,
+                    {
+                        "name": "redirect",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    },
+                ],
+                "responses": {
+                    "302": {"description": "Redirect to the preview image (≤ 5 minutes)"},
+                    "200": {"description": "With redirect=false: {url, expires_at}"},
+                    **_errors(400, 401, 404),
                 },
             }
         },

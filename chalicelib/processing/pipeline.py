@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ from chalicelib.processing.budget import (
     store_reserve_seconds,
     time_limit,
 )
+
+# A preview gets at most this long, and never the seconds the job needs to record its outcome.
+PREVIEW_SECONDS = 30.0
+RECORD_RESERVE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,36 @@ def _store_variant(map_id: str, optimized: Any) -> dict[str, Any]:
     }
 
 
+def _preview(
+    map_id: str, path: str, found: Any, workdir: str, job: Budget, optimized: Any
+) -> dict[str, Any] | None:
+    """Draw and store the map's preview within PREVIEW_SECONDS and what the job has left; None
+    when it cannot be drawn (the map is ready all the same: a preview never fails a job)."""
+    try:
+        from chalicelib.processing.preview import render_preview
+    except ImportError:  # the renderers' libraries are not in this deployment package
+        logs.log("preview_unavailable", "warning")
+        return None
+    deadline = min(job.deadline - RECORD_RESERVE_SECONDS, time.monotonic() + PREVIEW_SECONDS)
+    cog = optimized.path if optimized is not None and optimized.kind == "cog" else None
+    try:
+        drawn = render_preview(path, found, workdir, deadline=deadline, source_for_raster=cog)
+        if drawn is None:
+            return None
+        key = storage.preview_key(map_id)
+        storage.put_file(key, drawn.path, drawn.media_type)
+    except (TimeLimitExceeded, Exception) as exc:
+        logs.log("preview_failed", "warning", map_id=map_id, error=type(exc).__name__)
+        return None
+    return {
+        "key": key,
+        "width": drawn.width,
+        "height": drawn.height,
+        "media_type": drawn.media_type,
+        "size": drawn.size,
+    }
+
+
 def process_map(
     map_id: str, *, final_attempt: bool, invocation_deadline: float | None = None
 ) -> str:
@@ -245,9 +280,14 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
                 found = _optimization_skipped(found, "the file is too large to copy here.")
         variant = None
         if optimized is not None:
-            _progress(map_id, lease, "store", 90)
+            _progress(map_id, lease, "store", 85)
             with job.step("store"):
                 variant = _store_variant(map_id, optimized)
+        preview = None
+        if spooled.path:
+            _progress(map_id, lease, "preview", 90)
+            with job.step("preview"):
+                preview = _preview(map_id, spooled.path, found, workdir, job, optimized)
         with job.step("record"):
             db.call(
                 "pipeline.complete_processing",
@@ -256,6 +296,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
                 p_lease_token=lease,
                 **inspection_args(spooled, found),
                 p_variant=variant,
+                p_preview=preview,
             )
         logs.log(
             "map_ready",

@@ -91,6 +91,9 @@ LANGUAGE sql STABLE AS $$
             'optimized', CASE WHEN m.variant_key IS NULL THEN NULL ELSE jsonb_build_object(
                 'kind', m.variant_kind, 'size', m.variant_size, 'sha256', m.variant_sha256,
                 'media_type', m.variant_media_type, 'content_encoding', m.variant_encoding) END)) END,
+        'preview', CASE WHEN m.status <> 'ready' OR m.preview_key IS NULL THEN NULL
+                        ELSE jsonb_build_object('width', m.preview_width, 'height', m.preview_height,
+                                                'media_type', m.preview_media_type) END,
         'owner', owner_name,
         'created_at', app.iso(m.created_at),
         'updated_at', app.iso(m.updated_at),

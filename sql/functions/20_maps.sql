@@ -147,3 +147,17 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION api.delete_map(uuid, integer, uuid) IS 'Owner/admin: delete a map; returns what the caller removes from storage.';
+
+CREATE OR REPLACE FUNCTION api.preview_target(p_caller uuid, p_token_version integer, p_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps := app.load_map(p_id, app.caller(p_caller, p_token_version));
+BEGIN
+    IF m.status <> 'ready' OR m.preview_key IS NULL THEN
+        PERFORM app.raise('MS404', 'This map has no preview.');
+    END IF;
+    RETURN jsonb_build_object('object_key', m.preview_key, 'media_type', m.preview_media_type);
+END
+$$;
+COMMENT ON FUNCTION api.preview_target(uuid, integer, uuid) IS 'What to presign for a map''s preview (the map''s visibility); MS404 when none.';

@@ -106,7 +106,8 @@ COMMENT ON FUNCTION app.bbox_of(float8[]) IS 'A box from [minx, miny, maxx, maxy
 CREATE OR REPLACE FUNCTION pipeline.complete_processing(p_id uuid, p_lease_token uuid, p_size bigint,
                                                         p_sha256 text, p_format text,
                                                         p_media_type text, p_metadata jsonb,
-                                                        p_bbox float8[], p_variant jsonb DEFAULT NULL)
+                                                        p_bbox float8[], p_variant jsonb DEFAULT NULL,
+                                                        p_preview jsonb DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
@@ -120,14 +121,20 @@ BEGIN
         variant_size = (p_variant ->> 'size')::bigint, variant_sha256 = p_variant ->> 'sha256',
         variant_media_type = p_variant ->> 'media_type',
         variant_encoding = p_variant ->> 'content_encoding',
+        -- No preview given (an external result) keeps the one the first step made.
+        preview_key = coalesce(p_preview ->> 'key', preview_key),
+        preview_width = coalesce((p_preview ->> 'width')::integer, preview_width),
+        preview_height = coalesce((p_preview ->> 'height')::integer, preview_height),
+        preview_media_type = coalesce(p_preview ->> 'media_type', preview_media_type),
+        preview_size = coalesce((p_preview ->> 'size')::bigint, preview_size),
         error_code = NULL, error_message = NULL, lease_token = NULL, lease_until = NULL,
         external_deadline = NULL, processed_at = now(), updated_at = clock_timestamp()
     WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION pipeline.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[], jsonb)
-    IS 'SQS: processing -> ready with checksum, metadata and optional optimized variant, if the lease is ours.';
+COMMENT ON FUNCTION pipeline.complete_processing(uuid, uuid, bigint, text, text, text, jsonb, float8[], jsonb, jsonb)
+    IS 'SQS: processing -> ready with checksum, metadata, optional optimized variant and preview, if the lease is ours.';
 
 CREATE OR REPLACE FUNCTION pipeline.set_progress(p_id uuid, p_lease_token uuid, p_stage text,
                                                  p_progress integer) RETURNS boolean

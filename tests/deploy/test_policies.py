@@ -85,6 +85,7 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
             ("s3:DeleteObjectTagging", originals, none),
             ("s3:GetObject", external, none),
             ("s3:PutObject", f"{bucket}/maps/*/optimized", none),
+            ("s3:PutObject", f"{bucket}/maps/*/preview", none),
             ("s3:AbortMultipartUpload", f"{bucket}/maps/*/optimized", none),
             ("s3:DeleteObject", external, none),
             ("s3:ListBucket", bucket, none),

@@ -538,6 +538,7 @@ def _sweep_requests(world: World) -> dict[str, tuple[str, str, dict[str, Any] | 
         "PATCH /v1/maps/{map_id}": ("PATCH", f"/v1/maps/{ready_public}", {"title": "x"}),
         "DELETE /v1/maps/{map_id}": ("DELETE", f"/v1/maps/{ready_public}", None),
         "GET /v1/maps/{map_id}/download": ("GET", f"/v1/maps/{ready_public}/download", None),
+        "GET /v1/maps/{map_id}/preview": ("GET", f"/v1/maps/{ready_public}/preview", None),
         "GET /v1/maps/{map_id}/upload": ("GET", f"/v1/maps/{ready_public}/upload", None),
         "DELETE /v1/maps/{map_id}/upload": ("DELETE", f"/v1/maps/{ready_public}/upload", None),
         "POST /v1/maps/{map_id}/upload/parts": (
