@@ -27,6 +27,9 @@ GDAL_CACHE = 32 * 2**20
 # blocks of the sampled pixels are decoded) in SWATHS reads, the deadline checked between them.
 LARGE_PIXELS = 16 * 2**20
 SWATHS = 8
+# GDAL decodes whole blocks: a TIFF of one compressed strip (or a few huge tiles) would put all
+# its pixels in memory for any read. Such rasters get no preview (optimize() refuses them too).
+MAX_BLOCK_BYTES = 128 * 2**20
 # Pillow decodes PNG and WebP at full size: above this, PNG goes to GDAL's line-by-line reader
 # and WebP has no preview (libwebp's scaled decoding is not exposed by Pillow).
 PILLOW_FULL_DECODE_PIXELS = 40 * 2**20
@@ -86,6 +89,9 @@ def render_dataset(src: Any, job: Job) -> Any:
     dtype = numpy.dtype(src.dtypes[0])
     if dtype.kind == "c":
         raise NoPreview("complex pixels")
+    rows, cols = src.block_shapes[0]
+    if rows * cols * sum(numpy.dtype(t).itemsize for t in src.dtypes) > MAX_BLOCK_BYTES:
+        raise NoPreview("raster blocks too large to decode in bounded memory")
     paletted = src.count == 1 and interp[0] == ColorInterp.palette
     bands = _bands(interp)
     alpha = interp.index(ColorInterp.alpha) + 1 if ColorInterp.alpha in interp else None

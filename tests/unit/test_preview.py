@@ -223,6 +223,20 @@ def test_paletted_and_16_bit_rgb_rasters(tmp_path: Path) -> None:
     _assert_preview(stretched, 90 / 60)
 
 
+def test_raster_of_one_huge_strip_has_no_preview(tmp_path: Path, monkeypatch: Any) -> None:
+    """GDAL decodes whole blocks: one compressed strip holding the whole raster is refused (the
+    limit is lowered here instead of writing a raster of 128 MiB)."""
+    path = tmp_path / "one-strip.tif"
+    data = gw.pattern(3, 200, 300)
+    gw.write_raster(path, data, "EPSG:32632", UTM, compress="deflate", blockysize=200)
+    found = inspect_file(str(path))
+    monkeypatch.setattr(preview_raster, "MAX_BLOCK_BYTES", 3 * 300 * 199)
+
+    assert _render(path, found) is None
+    monkeypatch.setattr(preview_raster, "MAX_BLOCK_BYTES", 3 * 300 * 200)
+    _assert_preview(_render(path, found), 300 / 200)
+
+
 def test_blank_raster_gives_a_plain_image(tmp_path: Path) -> None:
     path = tmp_path / "zeros.tif"
     gw.write_raster(path, numpy.zeros((1, 50, 70), "int16"), "EPSG:32632", UTM)
