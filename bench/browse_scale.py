@@ -557,6 +557,11 @@ def main() -> None:
     finally:
         if server is not None:
             server.stop()
+            # The shutdown checkpoint of a million maps can outlast pg_ctl's wait.
+            for _ in range(120):
+                if server.pid() is None:
+                    break
+                time.sleep(0.5)
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
 
