@@ -172,8 +172,13 @@ class PartSender:
             while remaining:
                 # A timeout, so Ctrl-C reaches this (main) thread while workers are busy.
                 done, remaining = cf.wait(remaining, timeout=0.5, return_when=cf.FIRST_EXCEPTION)
+                # A part that failed for good stops the others (Stopped): report its reason.
+                failures = [e for e in (f.exception() for f in done) if e is not None]
+                real = [e for e in failures if not isinstance(e, Stopped)]
+                if failures:
+                    raise (real or failures)[0]
                 for future in done:
-                    etags[futures[future]] = future.result()  # raises the part's failure
+                    etags[futures[future]] = future.result()
         except BaseException:
             self.stop.set()
             raise

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import statistics
 import time
 
 from tests.conftest import GEOJSON, PASSWORD, body, login
@@ -12,14 +11,17 @@ from tests.conftest import GEOJSON, PASSWORD, body, login
 def test_unknown_user_and_wrong_password_take_the_same_time(client, users, sql):
     users.create("alice")
     timings = {"unknown": [], "wrong": []}
-    for _ in range(7):  # interleaved, so machine load hits both alike
+    for _ in range(9):  # interleaved, so machine load hits both alike
         for kind, name in (("unknown", "nobody-at-all"), ("wrong", "alice")):
-            started = time.perf_counter()
+            started = time.process_time()
             response = login(client, name, "definitely wrong")
-            timings[kind].append(time.perf_counter() - started)
+            timings[kind].append(time.process_time() - started)
             assert response.status_code == 401
         sql.run("TRUNCATE app.login_throttle")
-    unknown, wrong = (statistics.median(timings[k]) for k in ("unknown", "wrong"))
+    # CPU time of this process (the app runs in it), the fastest of each: another test worker
+    # or a busy host cannot lengthen it the way it does wall time, so what is compared is the
+    # work each path does. A leak (no bcrypt for an unknown user) would be ~100x.
+    unknown, wrong = (min(timings[k]) for k in ("unknown", "wrong"))
     assert abs(unknown - wrong) / max(unknown, wrong) < 0.10, timings
 
 
