@@ -9,7 +9,7 @@ an outer time_limit), so that the pipeline handles it as it does for the other s
 
 Every renderer works in bounded memory: rasters are read decimated (GDAL's overviews, JPEG's
 DCT scaling) and vectors are streamed, one feature at a time, onto a 512-pixel canvas, with a
-sample of at most preview_vector.MAX_FEATURES features when there are more. Libraries
+sample of at most preview_canvas.MAX_FEATURES features when there are more. Libraries
 (Pillow, numpy, rasterio, pypdfium2) are imported inside the functions (processor layer only).
 """
 
