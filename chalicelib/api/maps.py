@@ -136,15 +136,33 @@ def get_map(map_id: str) -> Response:
     return json_response(doc)
 
 
+def _redirect(params: dict[str, str]) -> bool:
+    """Whether to answer with a 302 (?redirect=true, the default) or the URL as JSON; raises
+    ApiError 400 for any other value."""
+    redirect = params.get("redirect", "true")
+    if redirect not in ("true", "false"):
+        raise errors.invalid("redirect: must be true or false.")
+    return redirect == "true"
+
+
+def _short_lived(
+    url: str, ttl: int, redirect: bool, headers: dict[str, str] | None = None
+) -> Response:
+    """A 302 to a presigned URL, or {url, expires_at} (downloads and previews alike)."""
+    if redirect:
+        return Response(body="", status_code=302, headers={"Location": url, **(headers or {})})
+    expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
+    doc = {"url": url, "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return json_response(doc, headers=headers)
+
+
 @bp.route("/maps/{map_id}/download", methods=["GET"])
 def download_map(map_id: str) -> Response:
     """302 to a short-lived URL (or the URL as JSON with ?redirect=false)."""
     request = bp.current_request
     caller = current_caller(request)
     params = query_params(request, ("redirect", "variant"))
-    redirect = params.get("redirect", "true")
-    if redirect not in ("true", "false"):
-        raise errors.invalid("redirect: must be true or false.")
+    redirect = _redirect(params)
     variant = params.get("variant")
     if variant not in (None, "original", "optimized"):
         raise errors.invalid("variant: must be original or optimized.")
@@ -161,10 +179,7 @@ def download_map(map_id: str) -> Response:
         target.get("version"),
     )
     logs.log("map_download", map_id=map_id, variant=target["variant"])
-    if redirect == "false":
-        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
-        return json_response({"url": url, "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")})
-    return Response(body="", status_code=302, headers={"Location": url})
+    return _short_lived(url, ttl, redirect)
 
 
 @bp.route("/maps/{map_id}/preview", methods=["GET"])
@@ -173,20 +188,14 @@ def preview_map(map_id: str) -> Response:
     map's visibility; 404 when it has none."""
     request = bp.current_request
     caller = current_caller(request)
-    redirect = query_params(request, ("redirect",)).get("redirect", "true")
-    if redirect not in ("true", "false"):
-        raise errors.invalid("redirect: must be true or false.")
+    redirect = _redirect(query_params(request, ("redirect",)))
     target = db.call("api.preview_target", **caller_args(caller), p_id=parse_map_id(map_id))
     ttl = get_settings().download_url_ttl_seconds
     url = storage.presigned_image(target["object_key"], target["media_type"], ttl)
     # Cacheable by this browser for a little less than the URL lives: a list of thumbnails
     # does not ask again on every scroll, and never follows an expired URL.
     cache = {"Cache-Control": f"private, max-age={max(0, ttl - 60)}"}
-    if redirect == "false":
-        expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)
-        doc = {"url": url, "expires_at": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        return json_response(doc, headers=cache)
-    return Response(body="", status_code=302, headers={"Location": url, **cache})
+    return _short_lived(url, ttl, redirect, cache)
 
 
 @bp.route("/maps/{map_id}", methods=["PATCH"], content_types=["application/json"])

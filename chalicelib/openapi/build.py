@@ -250,6 +250,11 @@ def _ok(status: int, ref: str | None, description: str = "OK") -> dict[str, Any]
 
 
 _MAP_ID = {"name": "map_id", "in": "path", "required": True, "schema": _UUID}
+_REDIRECT = {
+    "name": "redirect",
+    "in": "query",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]  # a token, or none (a guest)
 _JSON_BODY = "application/json"
 
@@ -507,11 +512,7 @@ def _paths() -> dict[str, Any]:
                 "security": _SECURED,
                 "parameters": [
                     _MAP_ID,
-                    {
-                        "name": "redirect",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["true", "false"]},
-                    },
+                    _REDIRECT,
                     {
                         "name": "variant",
                         "in": "query",
@@ -531,11 +532,7 @@ def _paths() -> dict[str, Any]:
                 "security": _SECURED,
                 "parameters": [
                     _MAP_ID,
-                    {
-                        "name": "redirect",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["true", "false"]},
-                    },
+                    _REDIRECT,
                 ],
                 "responses": {
                     "302": {"description": "Redirect to the preview image (≤ 5 minutes)"},
