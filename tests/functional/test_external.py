@@ -163,7 +163,7 @@ def test_sweep_removes_presigned_slots_never_used(pipeline, users, sql):
 
 
 def test_progress_is_visible_while_processing(pipeline, users, sql, monkeypatch):
-    from chalicelib.processing import pipeline as job
+    from chalicelib.pipeline import process as job
 
     users.create("cy")
     cy = users.headers("cy")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from chalicelib.processing.inspect import inspect_file
+from chalicelib.formats.inspect import inspect_file
 from tests import samples
 from tests.conftest import GEOJSON, body
 
@@ -20,7 +20,7 @@ def no_disk(monkeypatch):
     """Every upload counts as too large to copy; copying it anyway fails the test; every
     ranged read is recorded."""
     from chalicelib import config, storage
-    from chalicelib.processing import pipeline
+    from chalicelib.pipeline import process as pipeline
 
     monkeypatch.setenv("SPOOL_LIMIT_BYTES", "1")
     config.get_settings.cache_clear()
@@ -138,7 +138,7 @@ def test_over_the_limit_html_is_rejected(pipeline, users, no_disk):
 
 
 def test_stream_sha256_matches_hashlib_across_chunks():
-    from chalicelib.processing import ranged
+    from chalicelib.pipeline import ranged
 
     data = np.random.default_rng(5).integers(0, 255, 3 * ranged.STREAM_CHUNK_BYTES + 17, np.uint8)
     raw = data.tobytes()
