@@ -106,7 +106,7 @@ def inspect_image(path: str, kind: str) -> Inspection:
 
     pillow_threshold = Image.MAX_IMAGE_PIXELS or MAX_PIXELS
     try:
-        with warnings.catch_warnings(), _pillow_pixel_limit(Image, MAX_PIXELS):
+        with warnings.catch_warnings(), pillow_pixel_limit(Image, MAX_PIXELS):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=[_PIL_NAMES[kind]]) as img:
                 meta = _image_metadata(img)
@@ -126,7 +126,7 @@ def inspect_image(path: str, kind: str) -> Inspection:
 
 
 @contextlib.contextmanager
-def _pillow_pixel_limit(image_module: Any, pixels: int) -> Iterator[None]:
+def pillow_pixel_limit(image_module: Any, pixels: int) -> Iterator[None]:
     """Pillow's bomb limit (a module global it reads at open) set to `pixels` for one open."""
     previous = image_module.MAX_IMAGE_PIXELS
     image_module.MAX_IMAGE_PIXELS = pixels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.formats import geo
 from chalicelib.formats.quiet import quiet_logger
@@ -27,6 +27,30 @@ _USER_DEFINED = 32767
 _CODEC_NAMES = {"adobe_deflate": "deflate"}
 
 
+class TiffLayout(NamedTuple):
+    """A (Big)TIFF's byte order, first IFD offset and IFD entry layout, from its header."""
+
+    bo: str  # struct byte order: "<" or ">"
+    first_ifd: int
+    cnt_fmt: str  # the entry count's struct format
+    entry_fmt: str  # tag, type, count, value-or-offset
+    entry_len: int
+    inline: int  # value bytes held in the entry itself
+    off_fmt: str  # an offset's struct format
+
+
+def tiff_layout(head: bytes) -> TiffLayout:
+    """The layout from a file's first 16 bytes; raises Rejected for a truncated header."""
+    bo = "<" if head[:2] == b"II" else ">"
+    if len(head) >= 4 and struct.unpack(bo + "H", head[2:4])[0] == 43:
+        if len(head) < 16:
+            raise Rejected("malformed", "BigTIFF header is truncated")
+        return TiffLayout(bo, struct.unpack(bo + "Q", head[8:16])[0], "Q", "HHQ8s", 20, 8, "Q")
+    if len(head) < 8:
+        raise Rejected("malformed", "TIFF header is truncated")
+    return TiffLayout(bo, struct.unpack(bo + "I", head[4:8])[0], "H", "HHI4s", 12, 4, "I")
+
+
 def _prescan(path: str) -> list[int]:
     """Walk the IFD chain with plain reads and bound every tag before tifffile sees the file.
 
@@ -37,18 +61,7 @@ def _prescan(path: str) -> list[int]:
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head = fh.read(16)
-        if len(head) < 8:
-            raise Rejected("malformed", "TIFF header is truncated")
-        bo = "<" if head[:2] == b"II" else ">"
-        big = struct.unpack(bo + "H", head[2:4])[0] == 43
-        if big:
-            if len(head) < 16:
-                raise Rejected("malformed", "BigTIFF header is truncated")
-            offset = struct.unpack(bo + "Q", head[8:16])[0]
-            cnt_fmt, entry_fmt, entry_len, inline, off_fmt = "Q", "HHQ8s", 20, 8, "Q"
-        else:
-            offset = struct.unpack(bo + "I", head[4:8])[0]
-            cnt_fmt, entry_fmt, entry_len, inline, off_fmt = "H", "HHI4s", 12, 4, "I"
+        bo, offset, cnt_fmt, entry_fmt, entry_len, inline, off_fmt = tiff_layout(head)
         cnt_len, off_len = struct.calcsize(cnt_fmt), struct.calcsize(off_fmt)
         seen: set[int] = set()
         subfile_types: list[int] = []

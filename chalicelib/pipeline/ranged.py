@@ -23,6 +23,7 @@ from typing import Any
 
 from chalicelib.formats.result import Inspection, Rejected
 from chalicelib.formats.sniff import SNIFF_BYTES, sniff_bytes
+from chalicelib.formats.tiff import tiff_layout
 
 ReadAt = Callable[[int, int], bytes]
 
@@ -108,14 +109,7 @@ class _Planner:
 
 def _tiff(p: _Planner, head: bytes) -> None:
     """Header, every IFD of the main chain and every tag value stored outside its entry."""
-    bo = "<" if head[:2] == b"II" else ">"
-    big = struct.unpack(bo + "H", head[2:4])[0] == 43
-    if big:
-        offset = struct.unpack(bo + "Q", head[8:16])[0]
-        cnt_fmt, entry_fmt, entry_len, inline, off_fmt = "Q", "HHQ8s", 20, 8, "Q"
-    else:
-        offset = struct.unpack(bo + "I", head[4:8])[0]
-        cnt_fmt, entry_fmt, entry_len, inline, off_fmt = "H", "HHI4s", 12, 4, "I"
+    bo, offset, cnt_fmt, entry_fmt, entry_len, inline, off_fmt = tiff_layout(head)
     cnt_len, off_len = struct.calcsize(cnt_fmt), struct.calcsize(off_fmt)
     seen: set[int] = set()
     while offset and offset not in seen and len(seen) < _MAX_IFDS:

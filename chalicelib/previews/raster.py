@@ -7,14 +7,12 @@ the raster's width x height in pixels, corrected for non-square pixels; nothing 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import tempfile
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.formats.raster import MAX_PIXELS
+from chalicelib.formats.raster import MAX_PIXELS, pillow_pixel_limit
 from chalicelib.formats.result import Inspection
 from chalicelib.previews.base import PREVIEW_MAX_SIDE, Job, NoPreview, fit, pillow
 
@@ -222,7 +220,7 @@ def render_image(path: str, found: Inspection, job: Job) -> Any:
 
     kind = found.format
     # The sizes come from the header read here, not from the metadata: no decoding before this.
-    with _pixel_limit(Image, MAX_PIXELS), Image.open(path, formats=[_PIL_NAMES[kind]]) as img:
+    with pillow_pixel_limit(Image, MAX_PIXELS), Image.open(path, formats=[_PIL_NAMES[kind]]) as img:
         pixels = img.width * img.height
         if pixels > PILLOW_FULL_DECODE_PIXELS and kind == "png":
             if _png_interlaced(path):
@@ -263,17 +261,6 @@ def _png_interlaced(path: str) -> bool:
     with open(path, "rb") as fh:
         head = fh.read(29)
     return len(head) == 29 and head[28] != 0  # IHDR's interlace method
-
-
-@contextlib.contextmanager
-def _pixel_limit(image_module: Any, pixels: int) -> Iterator[None]:
-    """Pillow's bomb limit set to the inspector's for one open (the inspector vetted the file)."""
-    previous = image_module.MAX_IMAGE_PIXELS
-    image_module.MAX_IMAGE_PIXELS = pixels
-    try:
-        yield
-    finally:
-        image_module.MAX_IMAGE_PIXELS = previous
 
 
 # --- PDF ------------------------------------------------------------------------------------------
