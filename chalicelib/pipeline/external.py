@@ -64,9 +64,16 @@ def job_document(
 
 
 def hand_off(
-    map_id: str, lease: str, claim: dict[str, Any], spooled: Any, found: Any, settings: Settings
+    map_id: str,
+    lease: str,
+    claim: dict[str, Any],
+    spooled: Any,
+    found: Any,
+    settings: Settings,
+    preview: dict[str, Any] | None = None,
 ) -> None:
-    """Publish the job, then record the hand-off (a lost record only costs a repeated job)."""
+    """Publish the job, then record the hand-off and the preview drawn before it (a lost
+    record only costs a repeated job)."""
     job_id = str(uuid.uuid4())
     jobs.publish_external(
         job_document(
@@ -87,6 +94,7 @@ def hand_off(
         **inspection_args(spooled, found),
         p_job_id=job_id,
         p_timeout_seconds=settings.external_timeout_seconds,
+        p_preview=preview,
     )
     logs.log("external_handoff", map_id=map_id, job_id=job_id, recorded=recorded)
 

@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chalicelib import db, logs, storage
@@ -106,7 +106,13 @@ def _store_variant(map_id: str, optimized: Any) -> dict[str, Any]:
 
 
 def _preview(
-    map_id: str, path: str, found: Any, workdir: str, job: Budget, optimized: Any
+    map_id: str,
+    path: str,
+    found: Any,
+    workdir: str,
+    job: Budget,
+    optimized: Any,
+    opener: Callable[[str, str], Any] | None = None,
 ) -> dict[str, Any] | None:
     """Draw and store the map's preview within PREVIEW_SECONDS and what the job has left; None
     when it cannot be drawn (the map is ready all the same: a preview never fails a job)."""
@@ -118,7 +124,9 @@ def _preview(
     deadline = min(job.deadline - RECORD_RESERVE_SECONDS, time.monotonic() + PREVIEW_SECONDS)
     cog = optimized.path if optimized is not None and optimized.kind == "cog" else None
     try:
-        drawn = render_preview(path, found, workdir, deadline=deadline, source_for_raster=cog)
+        drawn = render_preview(
+            path, found, workdir, deadline=deadline, source_for_raster=cog, opener=opener
+        )
         if drawn is None:
             return None
         key = storage.preview_key(map_id)
@@ -177,8 +185,15 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
         # rule's reach should its S3 event have failed to untag it.
         storage.clear_pending_tag(claim["object_key"], claim.get("object_version"))
         if external.needed(spooled.size, found.format, settings):
+            # The external system optimizes; the preview is ours, drawn now from the original
+            # (the map page shows it while the external job runs, and keeps it after).
+            preview = None
+            if spooled.path:
+                _progress(map_id, lease, "preview", 50)
+                with job.step("preview"):
+                    preview = _preview(map_id, spooled.path, found, workdir, job, None)
             with job.step("handoff"):
-                external.hand_off(map_id, lease, claim, spooled, found, settings)
+                external.hand_off(map_id, lease, claim, spooled, found, settings, preview)
             return "external"
         _progress(map_id, lease, "optimize", 60)
         with job.step("optimize"):
@@ -193,10 +208,12 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             with job.step("store"):
                 variant = _store_variant(map_id, optimized)
         preview = None
-        if spooled.path:
+        opener = None if spooled.path else _remote_overviews(claim, found, pin)
+        if spooled.path or opener:
             _progress(map_id, lease, "preview", 90)
             with job.step("preview"):
-                preview = _preview(map_id, spooled.path, found, workdir, job, optimized)
+                path = spooled.path or "in-place.tif"
+                preview = _preview(map_id, path, found, workdir, job, optimized, opener)
         with job.step("record"):
             db.call(
                 "pipeline.complete_processing",
@@ -317,6 +334,25 @@ def _read_in_place(
     with job.step("inspect"), _recording(spooled):
         found = _inspect_with(lambda: ranged.inspect_ranged(size, read_at, workdir), job)
     return spooled, found
+
+
+def _remote_overviews(
+    claim: dict[str, Any], found: Any, pin: dict[str, str]
+) -> Callable[[str, str], Any] | None:
+    """For a TIFF read in place (too large to copy) that has overviews: an opener that lets
+    GDAL read the pinned object by ranged reads, so the preview costs a few requests for the
+    smallest overview's tiles. None for anything else: without overviews a preview would have
+    to decode the whole raster, which is what reading in place avoids."""
+    from chalicelib.pipeline.ranged import RangedFile
+
+    if found.format not in ("geotiff", "tiff") or not found.metadata.get("overviews"):
+        return None
+    key, size = claim["object_key"], int(claim["declared_size"])
+
+    def opener(path: str, mode: str = "rb") -> RangedFile:  # rasterio passes mode by name
+        return RangedFile(size, lambda start, n: storage.read_range(key, start, n, pin=pin))
+
+    return opener
 
 
 def _optimization_skipped(found: Any, reason: str) -> Any:

@@ -12,6 +12,7 @@ tables) get their format from the leading bytes and say that the rest was not re
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import struct
 import zipfile
@@ -45,6 +46,63 @@ _BY_KIND = {
     "kml": ("kml", "application/vnd.google-earth.kml+xml"),
     "gpx": ("gpx", "application/gpx+xml"),
 }
+
+
+class RangedFile(io.RawIOBase):
+    """A read-only, seekable file over ranged reads of an object (GDAL's opener for a map read
+    in place): reads go out in aligned blocks of BLOCK_BYTES, the last few kept, so a reader's
+    many small reads cost a few requests."""
+
+    BLOCK_BYTES = 256 * 1024
+    KEPT_BLOCKS = 8
+
+    def __init__(self, size: int, read_at: ReadAt):
+        super().__init__()
+        self._size, self._read_at, self._pos = size, read_at, 0
+        self._blocks: dict[int, bytes] = {}
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.pop(index, None)
+        if block is None:
+            start = index * self.BLOCK_BYTES
+            block = self._read_at(start, min(self.BLOCK_BYTES, self._size - start))
+            self.requests += 1
+        self._blocks[index] = block  # most recent last
+        while len(self._blocks) > self.KEPT_BLOCKS:
+            del self._blocks[next(iter(self._blocks))]
+        return block
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = self._size if size is None or size < 0 else min(self._size, self._pos + size)
+        parts = []
+        while self._pos < end:
+            index, offset = divmod(self._pos, self.BLOCK_BYTES)
+            piece = self._block(index)[offset : offset + end - self._pos]
+            if not piece:
+                break
+            parts.append(piece)
+            self._pos += len(piece)
+        return b"".join(parts)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,13 @@ class NoPreview(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """What a renderer gets besides the file: where to write, until when, and the COG."""
+    """What a renderer gets besides the file: where to write, until when, the COG, and for a
+    map that is not on this disk, how to open it (rasterio's opener: (path, mode) -> file)."""
 
     workdir: str
     limit: TimeLimit
     source_for_raster: str | None = None
+    opener: Callable[[str, str], Any] | None = None
 
     def check(self) -> None:
         """Raises NoPreview once the preview's time is up (for loops SIGALRM cannot reach)."""

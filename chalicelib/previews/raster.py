@@ -70,6 +70,8 @@ def render_gpkg_tiles(path: str, found: Inspection, job: Job) -> Any:
 def _render_gdal(path: str, job: Job, driver: str, **options: Any) -> Any:
     import rasterio
 
+    if job.opener is not None:
+        options["opener"] = job.opener
     with (
         rasterio.Env(**_gdal_env(job.workdir)),
         rasterio.open(path, driver=driver, **options) as src,

@@ -124,12 +124,14 @@ def render_preview(
     *,
     deadline: float,
     source_for_raster: str | None = None,
+    opener: Callable[[str, str], Any] | None = None,
 ) -> Preview | None:
     """Draw a preview of the inspected map at `path` into `workdir`, or None (logged why);
     raises only an outer time_limit's TimeLimitExceeded (the job's deadline).
 
     `deadline` is a time.monotonic() value; `source_for_raster` is the COG the job made of a
-    TIFF (its overviews make the preview cheap), used instead of `path` for TIFFs."""
+    TIFF (its overviews make the preview cheap), used instead of `path` for TIFFs; `opener`
+    opens a raster `path` that is not a local file (a map read in place, by ranged reads)."""
     renderer = RENDERERS.get(found.format)
     if renderer is None:
         return None
@@ -146,7 +148,7 @@ def render_preview(
             quiet_logger("PIL"),
             time_limit(min(remaining, PREVIEW_CAP_SECONDS)) as limit,
         ):
-            image = renderer(path, found, Job(workdir, limit, source_for_raster))
+            image = renderer(path, found, Job(workdir, limit, source_for_raster, opener))
             preview = write_preview(image, workdir)
     except TimeLimitExceeded as exc:
         if exc.limit is not limit:
