@@ -41,34 +41,54 @@ const rounded = (geometry) =>
 // MapLibre draws planar coordinates, so rings and lines are cut here where they jump 360°.
 const jumps = (a, b) => Math.abs(a[0] - b[0]) > 180;
 
+/** Where segment a-b (jumping across the antimeridian) meets it: [exit point, entry point]. */
+function crossing(a, b) {
+  const side = a[0] > 0 ? 180 : -180;
+  const bx = b[0] + 2 * side; // b moved next to a
+  const t = (side - a[0]) / (bx - a[0]);
+  const y = a[1] + t * (b[1] - a[1]);
+  return [[side, y], [-side, y]];
+}
+
 /** A ring as one or more rings that never cross the antimeridian. */
 function cutRing(ring) {
   const open = ring.slice(0, -1);
-  const at = open.map((p, i) => i).filter((i) => jumps(open[(i + open.length - 1) % open.length], open[i]));
-  if (at.length === 0) return [ring];
-  const pieces = at.map((start, k) => {
-    const end = at[(k + 1) % at.length];
-    const piece = [];
-    for (let i = start; ; i = (i + 1) % open.length) {
-      piece.push(open[i]);
-      if ((i + 1) % open.length === end) break;
+  const n = open.length;
+  const first = open.findIndex((p, i) => jumps(open[(i + n - 1) % n], p));
+  if (first < 0) return [ring];
+  const pieces = [];
+  let piece = null;
+  for (let k = 0; k < n; k += 1) {
+    const i = (first + k) % n;
+    const previous = open[(i + n - 1) % n];
+    if (jumps(previous, open[i])) {
+      const [exit, entry] = crossing(previous, open[i]);
+      if (piece) piece.push(exit);
+      else pieces.closing = exit; // the exit of the last piece, reached at the end
+      piece = [entry];
+      pieces.push(piece);
     }
-    return piece;
-  });
-  if (at.length === 1) {
+    piece.push(open[i]);
+  }
+  // The walk ends where it began (at the first crossing): the last piece exits there.
+  piece.push(pieces.closing);
+  if (pieces.length === 1) {
     // A ring around a pole (Antarctica): close it along the pole's latitude.
-    const piece = pieces[0];
     const pole = piece.reduce((sum, p) => sum + p[1], 0) < 0 ? -90 : 90;
     piece.push([piece[piece.length - 1][0], pole], [piece[0][0], pole]);
   }
-  return pieces.map((piece) => [...piece, piece[0]]);
+  return pieces.map((p) => [...p, p[0]]);
 }
 
 /** A line as lines that never cross the antimeridian. */
 function cutLine(line) {
   const lines = [[line[0]]];
   for (let i = 1; i < line.length; i += 1) {
-    if (jumps(line[i - 1], line[i])) lines.push([]);
+    if (jumps(line[i - 1], line[i])) {
+      const [exit, entry] = crossing(line[i - 1], line[i]);
+      lines[lines.length - 1].push(exit);
+      lines.push([entry]);
+    }
     lines[lines.length - 1].push(line[i]);
   }
   return lines.filter((l) => l.length > 1);

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from chalice import Blueprint, Response
 
 from chalicelib import errors, storage
-from chalicelib.config import web_settings
+from chalicelib.config import get_settings, web_settings
 
 bp = Blueprint(__name__)
 
@@ -52,10 +52,15 @@ def _read_manifest(path: Path, mtime_ns: int) -> dict[str, Any]:
     return doc
 
 
-@functools.lru_cache(maxsize=1)
 def storage_origins() -> tuple[str, ...]:
     """Where the browser fetches previews and sends uploads: the origins of the URLs this
     API presigns (computed locally by boto3, no request). Raises nothing."""
+    return _origins_of(storage.client(), get_settings().bucket)
+
+
+@functools.lru_cache(maxsize=2)
+def _origins_of(client: Any, bucket: str) -> tuple[str, ...]:
+    # Per S3 client (one per container; tests make fresh ones) and bucket.
     urls = [
         storage.presigned_image(storage.preview_key(_ANY_MAP), "image/png", 60),
         storage.presigned_post(storage.original_key(_ANY_MAP), 1, 60)["url"],

@@ -1,5 +1,5 @@
 // Building DOM nodes. User text only ever becomes a text node or an attribute value: nothing
-// here parses HTML (no innerHTML, no insertAdjacentHTML), so a title like
+// here parses HTML (none of the HTML-parsing sinks of the DOM), so a title like
 // "<img src=x onerror=alert(1)>" is shown as those characters.
 
 /**

@@ -100,7 +100,10 @@ export async function createFootprintMap(container, { label = "Map of the maps' 
     filter: ["==", ["geometry-type"], "Point"],
     paint: { "circle-color": hoverCase(HIGHLIGHT, COLOR), "circle-radius": hoverCase(7, 4), "circle-stroke-color": "#fff", "circle-stroke-width": 1 },
   });
-  return new FootprintMap(map, maplibregl);
+  const footprintMap = new FootprintMap(map, maplibregl);
+  // The map on screen, for scripts that drive the page (the browser tests aim the mouse with it).
+  window.__mapstock = { ...window.__mapstock, map: footprintMap };
+  return footprintMap;
 }
 
 class FootprintMap {
@@ -154,9 +157,16 @@ class FootprintMap {
 
   /** Show these maps' footprints (replaces the previous set); resolves once drawn. */
   setMaps(items) {
-    this.highlighted = null;
-    this.map.getSource("footprints").setData(footprints(items, (id) => this.numberOf(id)));
-    return new Promise((resolve) => this.map.once("idle", resolve));
+    this.highlight(null);
+    const data = footprints(items, (id) => this.numberOf(id));
+    this.map.getSource("footprints").setData(data);
+    return new Promise((resolve) =>
+      this.map.once("idle", () => {
+        // What is drawn, readable from the page (tests, the bench): maps with a footprint.
+        this.map.getContainer().dataset.footprints = String(new Set(data.features.map((f) => f.id)).size);
+        resolve();
+      }),
+    );
   }
 
   /** Highlight one map's footprint (null: none). */
@@ -164,6 +174,8 @@ class FootprintMap {
     if (this.highlighted !== null) this.map.setFeatureState({ source: "footprints", id: this.highlighted }, { highlight: false });
     this.highlighted = id && this.ids.has(id) ? this.ids.get(id) : null;
     if (this.highlighted !== null) this.map.setFeatureState({ source: "footprints", id: this.highlighted }, { highlight: true });
+    if (this.highlighted !== null) this.map.getContainer().dataset.highlight = id;
+    else delete this.map.getContainer().dataset.highlight;
   }
 
   /** The view as a WGS84 bbox for the API, or null when it shows the whole world. */

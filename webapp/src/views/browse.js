@@ -148,7 +148,10 @@ export async function browseView(params, search) {
       footprintMap.destroy();
       return;
     }
-    footprintMap.onHover(highlightCard);
+    footprintMap.onHover((id) => {
+      highlightCard(id);
+      footprintMap.highlight(id);
+    });
     footprintMap.onSelect((id) => {
       const card = list.querySelector(`[data-map="${CSS.escape(id)}"]`);
       if (!card) return;
