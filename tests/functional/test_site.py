@@ -3,6 +3,7 @@ its security headers and relative URLs), the hashed assets, 404s in the contract
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import re
 from typing import Any
@@ -89,7 +90,7 @@ def test_without_a_style_the_page_uses_the_shipped_world_outline(client, manifes
     doc = body(response)
     assert doc["type"] == "FeatureCollection"
     kinds = {f["properties"]["kind"] for f in doc["features"]}
-    assert kinds == {"land", "coast", "border"}
+    assert kinds == {"land", "border"}
     # Cut at the antimeridian: no segment jumps across the map (but along a pole, closing
     # Antarctica).
     for feature in doc["features"]:
@@ -112,7 +113,8 @@ def test_assets_are_immutable_with_their_types(client, manifest):
         assert response.headers["Content-Type"] == info["type"]
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.body == (SITE / "static" / name).read_bytes()
+        stored = gzip.decompress((SITE / "static" / f"{name}.gz").read_bytes())
+        assert response.body == stored and len(stored) == info["bytes"]
         # The name carries the content's hash: a changed file is a new URL.
         assert re.fullmatch(r"[\w-]+\.[A-Za-z0-9]{8,}\.(js|css|geojson|svg)", name), name
 

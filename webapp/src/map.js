@@ -20,6 +20,7 @@ export function assetUrl(name) {
 export function loadMapLibre() {
   library ??= import("maplibre-gl").then((maplibregl) => {
     maplibregl.setWorkerUrl(assetUrl(ASSETS.worker));
+    performance.mark("mapstock:maplibre-loaded");
     return maplibregl;
   });
   return library;
@@ -32,13 +33,14 @@ export function basemapStyle() {
   return {
     version: 8,
     sources: {
-      world: { type: "geojson", data: assetUrl(ASSETS.basemap), attribution: "Natural Earth" },
+      // Tiled up to zoom 5 only: the 1:110m outline has no more detail to give.
+      world: { type: "geojson", data: assetUrl(ASSETS.basemap), attribution: "Natural Earth", maxzoom: 5, tolerance: 0.5 },
     },
     layers: [
       { id: "ocean", type: "background", paint: { "background-color": "#dce9f2" } },
-      { id: "land", type: "fill", source: "world", filter: ["==", ["get", "kind"], "land"], paint: { "fill-color": "#f4f1e8" } },
+      // The outline is the coast (the cuts along the antimeridian fall on the world's edge).
+      { id: "land", type: "fill", source: "world", filter: ["==", ["get", "kind"], "land"], paint: { "fill-color": "#f4f1e8", "fill-outline-color": "#9aa8b5" } },
       { id: "borders", type: "line", source: "world", filter: ["==", ["get", "kind"], "border"], paint: { "line-color": "#b9b2a3", "line-width": 0.6 } },
-      { id: "coast", type: "line", source: "world", filter: ["==", ["get", "kind"], "coast"], paint: { "line-color": "#9aa8b5", "line-width": 0.6 } },
     ],
   };
 }
@@ -88,7 +90,10 @@ export async function createFootprintMap(container, { label = "Map of the maps' 
   });
   map.getCanvas().setAttribute("aria-label", label);
   if (interactive) map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-  await new Promise((resolve) => (map.loaded() ? resolve() : map.once("load", resolve)));
+  // The footprints go in once the style is parsed, not after the basemap has loaded and
+  // drawn ("load"): both then load in parallel.
+  await new Promise((resolve) => (map.isStyleLoaded() ? resolve() : map.once("style.load", resolve)));
+  performance.mark("mapstock:style-loaded");
   map.addSource("footprints", { type: "geojson", data: { type: "FeatureCollection", features: [] } });
   const polygons = ["==", ["geometry-type"], "Polygon"];
   map.addLayer({ id: "footprint-fill", type: "fill", source: "footprints", filter: polygons, paint: { "fill-color": hoverCase(HIGHLIGHT, COLOR), "fill-opacity": hoverCase(0.35, 0.08) } });

@@ -9,7 +9,7 @@ import { createFootprintMap } from "../map.js";
 import { session } from "../session.js";
 import { mapCard, thumbnailLoader } from "./cards.js";
 
-const PAGE = 50;
+const PAGE = 100;
 const DEBOUNCE_MS = 350;
 
 export async function browseView(params, search) {
