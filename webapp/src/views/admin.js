@@ -55,7 +55,14 @@ export async function adminView() {
           class: "secondary",
           text: "Save",
           "aria-label": `Save ${user.username}`,
-          onclick: () => save({ role: role.value, active_until: until.value || null }),
+          onclick: () => {
+            // Only what changed: an empty date sent unasked would deactivate the user.
+            const changes = {};
+            if (role.value !== user.role) changes.role = role.value;
+            if (until.value !== dateOnly(user.active_until)) changes.active_until = until.value || null;
+            if (Object.keys(changes).length) save(changes);
+            else announce(`Nothing to save for ${user.username}.`);
+          },
         }),
         h("button", {
           type: "button",
