@@ -312,11 +312,19 @@ def test_admin_creates_a_user_who_can_then_sign_in(world: World, browser: Any) -
         expect(page.get_by_label(f"Subscription end of {name}")).to_have_value(until)
         assert_accessible(page, "admin")
         screenshot(page, "admin", full_page=True)
-        # Then deactivated from the same table.
+        # Deactivated from the same table; then made an admin (admins are always active).
         page.get_by_role("button", name=f"Deactivate {name}").click()
         expect(page.locator(f"tr[data-user='{name}']")).to_contain_text("Deactivated")
+        me = world.http().get(f"{world.url}/v1/me", headers=world.headers(name), timeout=10)
+        assert (me.json()["role"], me.json()["active"]) == ("member", False)
+        page.get_by_label(f"Role of {name}").select_option("admin")
+        page.get_by_role("button", name=f"Save {name}").click()
+        expect(page.locator(f"tr[data-user='{name}']")).to_contain_text("Active")
+        expect(page.get_by_label(f"Role of {name}")).to_have_value("admin")
+    world.tokens.pop(name)  # a role change revokes the user's tokens: sign in again
     me = world.http().get(f"{world.url}/v1/me", headers=world.headers(name), timeout=10)
-    assert me.status_code == 200 and me.json()["active"] is False
+    assert me.status_code == 200
+    assert (me.json()["role"], me.json()["active"]) == ("admin", True)
 
 
 def test_phone_width_has_no_sideways_scrolling(world: World, browser: Any) -> None:
