@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from chalice import Blueprint, Response
 
@@ -134,10 +134,20 @@ def _shell(base: str) -> Response:
     return Response(body=shell_html(base), status_code=200, headers=headers)
 
 
+def home_base(path: str) -> str:
+    """The <base href> of the home page requested at `path`: "./" normally, but behind an API
+    Gateway stage reached without its slash ("/api"), relative URLs would resolve from the
+    domain's root, so the base names the stage: "api/"."""
+    if path.endswith("/"):
+        return "./"
+    return quote(path.rsplit("/", 1)[-1]) + "/"
+
+
 @bp.route("/", methods=["GET"])
 def home() -> Response:
     """Browse (the web application's home)."""
-    return _shell("./")
+    context = bp.current_request.context or {}
+    return _shell(home_base(str(context.get("path") or "/")))
 
 
 @bp.route("/maps/{map_id}", methods=["GET"])

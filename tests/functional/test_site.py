@@ -58,6 +58,21 @@ def test_deep_link_to_a_map_leads_back_to_the_root(client, manifest):
     assert not re.search(r'(?:src|href)="/', html), "every URL in the shell is relative"
 
 
+@pytest.mark.parametrize(
+    ("path", "base"), [("/", "./"), ("/api/", "./"), ("/api", "api/"), ("/v2-stage", "v2-stage/")]
+)
+def test_home_base_leads_to_the_app_root_with_or_without_the_stage_slash(path, base):
+    from urllib.parse import urljoin
+
+    from chalicelib.api.site import home_base
+
+    assert home_base(path) == base
+    page = "https://x.example" + path
+    assert urljoin(page, home_base(path) + "static/a.js").endswith(
+        path.rstrip("/") + "/static/a.js"
+    )
+
+
 def test_csp_allows_the_storage_origin_for_previews_and_uploads(client, stack, manifest):
     csp = _csp(client.http.get("/"))
     endpoint = stack["AWS_ENDPOINT_URL"].rstrip("/")
