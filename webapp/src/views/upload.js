@@ -17,6 +17,7 @@ export async function uploadView() {
   const description = h("textarea", { name: "description", rows: 3, maxlength: 5000 });
   const visibility = select(VISIBILITIES, "private", { name: "visibility" });
   const submit = h("button", { type: "submit", class: "primary", text: "Upload" });
+  const cancel = h("button", { type: "button", text: "Cancel", hidden: true, onclick: () => controller?.abort() });
   const progress = h("progress", { max: 100, value: 0, hidden: true, "aria-label": "Upload progress" });
   const progressText = h("span", { class: "progress-text" });
   const error = h("p", { class: "error", role: "alert", hidden: true });
@@ -64,16 +65,22 @@ export async function uploadView() {
         progress.hidden = false;
         progress.value = 0;
         controller = new AbortController();
+        let resuming = "";
+        cancel.hidden = false;
         try {
           const map = await uploadFile(
             file,
             { title: title.value || undefined, description: description.value || undefined, visibility: visibility.value },
             {
               signal: controller.signal,
+              onResume: ({ held, total }) => {
+                resuming = `Resuming: ${held} of ${total} parts already uploaded. `;
+                announce(resuming);
+              },
               onProgress: (sent, total) => {
                 const percent = total ? Math.floor((sent / total) * 100) : 0;
                 progress.value = percent;
-                progressText.textContent = `${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`;
+                progressText.textContent = `${resuming}${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`;
               },
             },
           );
@@ -81,8 +88,10 @@ export async function uploadView() {
           navigate(`maps/${encodeURIComponent(map.id)}`);
         } catch (err) {
           if (err.name !== "AbortError") fail(err instanceof ApiError ? err.describe() : String(err.message ?? err));
+          else progressText.textContent = "Cancelled: pick the same file again to resume.";
         } finally {
           submit.disabled = false;
+          cancel.hidden = true;
         }
       },
     },
@@ -90,7 +99,7 @@ export async function uploadView() {
     field("Title", title),
     field("Description", description),
     field("Visibility", visibility),
-    h("div", { class: "row" }, submit, progress, progressText),
+    h("div", { class: "row" }, submit, cancel, progress, progressText),
     error,
   );
   const node = h("section", { class: "upload-page" }, h("h1", { text: "Upload a map" }));
