@@ -223,3 +223,54 @@ def test_a_small_file_keeps_the_presigned_post_with_progress_to_100(
     doc = member.wait_final(map_id)
     assert doc["status"] == "ready", doc
     assert member.original(map_id) == data
+
+
+def test_cancel_stops_the_parts_and_the_same_file_then_resumes(upload_stack, chromium, tmp_path):
+    member = new_member(upload_stack)
+    path = tmp_path / "pass.tif"
+    data = write_geotiff(path, 900, seed=4)  # 12 parts
+    part_count = -(-len(data) // PART)
+    let_through = 3
+    context, page, errors = open_page(chromium, upload_stack.url)
+    try:
+        sign_in(page, member)
+        parts = PartLog()
+        parts.watch(page)
+        passed: list[int] = []
+        lock = threading.Lock()
+
+        def slow_storage(route: Any) -> None:
+            with lock:
+                go = route.request.method != "PUT" or len(passed) < let_through
+                if go and route.request.method == "PUT":
+                    passed.append(1)
+            if go:
+                route.continue_()  # the others hang until the page gives them up
+
+        page.route(re.compile(r"partNumber="), slow_storage)
+        start_upload(page, path, "members")
+        for _ in range(300):
+            if len(parts.stored()) >= let_through:
+                break
+            page.wait_for_timeout(100)
+        stored = parts.stored()
+        assert len(stored) == let_through, parts.answered
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("Cancelled: pick the same file again to resume.").wait_for()
+        assert page.get_by_role("button", name="Cancel").is_hidden()
+        (map_id,) = [r["mapId"] for r in resume_records(page)]
+        state = member.get(f"v1/maps/{map_id}/upload")
+        assert {p["part_number"] for p in state["parts"]} == stored
+        page.unroute_all(behavior="ignoreErrors")
+        sent_before = len(parts.sent)
+
+        page.get_by_role("button", name="Upload").click()  # the same file, still picked
+        assert map_id_of(page) == map_id
+        assert sorted(parts.sent[sent_before:]) == sorted(set(range(1, part_count + 1)) - stored)
+        assert errors == []
+    finally:
+        context.close()
+    doc = member.wait_final(map_id)
+    assert doc["status"] == "ready", doc
+    assert doc["visibility"] == "members"
+    assert member.original(map_id) == data

@@ -44,6 +44,11 @@ export async function uploadFile(file, fields, { onProgress = () => {}, onResume
   throw new ApiError(0, "unsupported_upload", `Unknown upload method ${plan.upload.method}.`, null);
 }
 
+/** Whether picking `file` resumes an earlier upload (its size already counts in the quota). */
+export function resumesUpload(file) {
+  return Boolean(findUpload(session.me()?.username ?? "", file));
+}
+
 /** The missing parts, then complete; the record is forgotten once the map holds the file. */
 async function finish(owner, file, mapId, { partSize, partCount, held, onProgress, signal, parallel }) {
   const etags = await sendParts({ mapId, file, partSize, partCount, held, parallel, onProgress, signal });

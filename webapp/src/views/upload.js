@@ -6,7 +6,7 @@ import { formatBytes, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
-import { uploadFile } from "../uploads.js";
+import { resumesUpload, uploadFile } from "../uploads.js";
 import { signInRequired } from "./guards.js";
 
 export async function uploadView() {
@@ -33,6 +33,7 @@ export async function uploadView() {
     if (!me?.active) return "Your subscription is not active: uploading needs an active subscription.";
     if (!file) return "Choose a map file first.";
     if (file.size === 0) return "This file is empty.";
+    if (resumesUpload(file)) return null; // its map and size already count in the usage
     if (me.quota?.bytes && me.usage && me.usage.bytes + file.size > me.quota.bytes) {
       return `This file (${formatBytes(file.size)}) would exceed your storage quota (${formatBytes(me.usage.bytes)} of ${formatBytes(me.quota.bytes)} used).`;
     }
