@@ -6,7 +6,7 @@ import { formatBytes, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
-import { uploadFile } from "../uploads.js";
+import { resumesUpload, uploadFile } from "../uploads.js";
 import { signInRequired } from "./guards.js";
 
 export async function uploadView() {
@@ -17,6 +17,7 @@ export async function uploadView() {
   const description = h("textarea", { name: "description", rows: 3, maxlength: 5000 });
   const visibility = select(VISIBILITIES, "private", { name: "visibility" });
   const submit = h("button", { type: "submit", class: "primary", text: "Upload" });
+  const cancel = h("button", { type: "button", text: "Cancel", hidden: true, onclick: () => controller?.abort() });
   const progress = h("progress", { max: 100, value: 0, hidden: true, "aria-label": "Upload progress" });
   const progressText = h("span", { class: "progress-text" });
   const error = h("p", { class: "error", role: "alert", hidden: true });
@@ -32,6 +33,7 @@ export async function uploadView() {
     if (!me?.active) return "Your subscription is not active: uploading needs an active subscription.";
     if (!file) return "Choose a map file first.";
     if (file.size === 0) return "This file is empty.";
+    if (resumesUpload(file)) return null; // its map and size already count in the usage
     if (me.quota?.bytes && me.usage && me.usage.bytes + file.size > me.quota.bytes) {
       return `This file (${formatBytes(file.size)}) would exceed your storage quota (${formatBytes(me.usage.bytes)} of ${formatBytes(me.quota.bytes)} used).`;
     }
@@ -64,16 +66,22 @@ export async function uploadView() {
         progress.hidden = false;
         progress.value = 0;
         controller = new AbortController();
+        let resuming = "";
+        cancel.hidden = false;
         try {
           const map = await uploadFile(
             file,
             { title: title.value || undefined, description: description.value || undefined, visibility: visibility.value },
             {
               signal: controller.signal,
+              onResume: ({ held, total }) => {
+                resuming = `Resuming: ${held} of ${total} parts already uploaded. `;
+                announce(resuming);
+              },
               onProgress: (sent, total) => {
                 const percent = total ? Math.floor((sent / total) * 100) : 0;
                 progress.value = percent;
-                progressText.textContent = `${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`;
+                progressText.textContent = `${resuming}${percent} % (${formatBytes(sent)} of ${formatBytes(total)})`;
               },
             },
           );
@@ -81,8 +89,10 @@ export async function uploadView() {
           navigate(`maps/${encodeURIComponent(map.id)}`);
         } catch (err) {
           if (err.name !== "AbortError") fail(err instanceof ApiError ? err.describe() : String(err.message ?? err));
+          else progressText.textContent = "Cancelled: pick the same file again to resume.";
         } finally {
           submit.disabled = false;
+          cancel.hidden = true;
         }
       },
     },
@@ -90,7 +100,7 @@ export async function uploadView() {
     field("Title", title),
     field("Description", description),
     field("Visibility", visibility),
-    h("div", { class: "row" }, submit, progress, progressText),
+    h("div", { class: "row" }, submit, cancel, progress, progressText),
     error,
   );
   const node = h("section", { class: "upload-page" }, h("h1", { text: "Upload a map" }));
