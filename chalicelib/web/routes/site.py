@@ -19,7 +19,7 @@ from chalicelib.config import get_settings, web_settings
 
 bp = Blueprint(__name__)
 
-SITE = Path(__file__).resolve().parent.parent / "site"
+SITE = Path(__file__).resolve().parents[2] / "site"  # chalicelib/site
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The shell names the current assets: a browser revalidates it, never serves a stale one.
 SHELL_CACHE = "no-cache"
