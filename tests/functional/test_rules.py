@@ -1,7 +1,8 @@
 """One source for each rule. The OpenAPI document states exactly what the validators enforce:
 every JSON body and Field-made query string is probed at and past each documented limit
 through the real routes. The database's CHECK constraints say what the Field definitions say.
-Every error code the service can send is in errors.CODES, the list the document shows."""
+Every error code the service can send is in errors.CODES, the list the document shows. A map
+that reaches a final state ends its job in one place (the maps_end_job trigger)."""
 
 from __future__ import annotations
 
@@ -385,3 +386,56 @@ def test_the_names_other_parts_keep_are_the_rules_names():
                 literal.add(node.args[0].value)
     assert literal and literal <= set(rules.FORMATS)
     assert cli.VISIBILITIES == rules.VISIBILITIES  # the client may not import the service
+
+
+def _processing_map(sql, users) -> str:
+    owner = users.create("owner")["id"]
+    map_id = str(uuid.uuid4())
+    sql.run(
+        "INSERT INTO app.maps (id, owner_id, title, filename, status, declared_size, object_key,"
+        " stage, progress, lease_token, lease_until, external_deadline, error_code) "
+        "VALUES (:id, :o, 't', 'f.tif', 'processing', 1, :k, 'external', 40, gen_random_uuid(),"
+        " now() + interval '1 minute', now() + interval '1 hour', 'old')",
+        id=map_id,
+        o=owner,
+        k=f"maps/{map_id}/original",
+    )
+    return map_id
+
+
+def _job(sql, map_id: str) -> list[Any]:
+    """The columns a job writes, and the error."""
+    return sql.run(
+        "SELECT stage, lease_token, lease_until, external_deadline, processed_at IS NOT NULL, "
+        "progress, error_code FROM app.maps WHERE id = :id",
+        id=map_id,
+    )[0]
+
+
+@pytest.mark.parametrize(
+    ("status", "progress", "error"),
+    [("ready", 100, None), ("rejected", 40, "old"), ("failed", 40, "old")],
+)
+def test_reaching_a_final_state_ends_the_job(sql, users, status, progress, error):
+    map_id = _processing_map(sql, users)
+    sql.run("UPDATE app.maps SET status = :s WHERE id = :id", s=status, id=map_id)
+    assert _job(sql, map_id) == [None, None, None, None, True, progress, error]
+
+
+def test_other_status_changes_keep_the_job(sql, users):
+    map_id = _processing_map(sql, users)
+    sql.run("UPDATE app.maps SET status = 'uploaded' WHERE id = :id", id=map_id)
+    stage, lease, _, deadline, processed, progress, _ = _job(sql, map_id)
+    assert (stage, processed, progress) == ("external", False, 40)
+    assert lease is not None and deadline is not None
+
+
+def test_no_pipeline_function_ends_a_job_by_itself(sql):
+    """The end-of-job columns are written in one place: app.end_job."""
+    copies = sql.run(
+        "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname IN ('api', 'pipeline', 'ops', 'app') AND p.proname <> 'end_job' "
+        "AND p.prosrc ~ :copy",
+        copy=r"(processed_at|external_deadline) = (now\(\)|NULL)\s*(,|WHERE)",
+    )
+    assert copies == []
