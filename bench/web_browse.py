@@ -6,8 +6,11 @@ Starts the local stack (`python -m devstack.run`, as `make run` does) in a temp 
 --maps ready public maps straight into its database (bboxes over the world, 40 % in Europe;
 one shared preview image in its S3), then opens the browse page --runs times, each in a fresh
 browser context (cold cache: every asset downloaded), and prints per run and as the median:
-- list drawn / footprints drawn: ms from navigation start to the app's performance marks
-  (the first page's cards in the DOM; its footprints rendered by MapLibre, "idle");
+- list drawn / footprints drawn / map idle: ms from navigation start to the app's
+  performance marks (the first page's cards in the DOM; the first frame drawn with its
+  footprints; MapLibre "idle": the basemap loaded and drawn too);
+- browser CPU: CPU seconds all Chromium processes spent on the visit (on a busy machine the
+  wall times stretch, this does not);
 - JS + CSS bytes shipped as they crossed the wire (gzip; the MapLibre worker included) and
   the other assets (the basemap, the icon);
 - API requests (v1/…) made until footprints are drawn, thumbnails included;
@@ -24,6 +27,7 @@ import io
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -165,8 +169,48 @@ def seed(env: dict[str, str], maps: int) -> None:
         conn.close()
 
 
+def browser_cpu_seconds() -> dict[str, float]:
+    """CPU time (user + system) of this process's Chromium descendants by process type
+    ("gpu-process" is SwiftShader's software WebGL here, "renderer" the page, its workers
+    included): what a visit costs in CPU, whatever else shares the cores."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+            command = (
+                (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            )
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (
+            int(fields[1]),
+            command,
+            (int(fields[11]) + int(fields[12])) / ticks,
+        )
+    me, totals = os.getpid(), {}
+    for pid, (_, command, cpu) in stats.items():
+        parent, hops = pid, 0
+        while parent in stats and parent != me and hops < 64:
+            parent, hops = stats[parent][0], hops + 1
+        if parent != me or pid == me or "chromium" not in command:
+            continue
+        kind = re.search(r"--type=(\S+)", command)
+        name = kind.group(1) if kind and kind.group(1) in ("gpu-process", "renderer") else "other"
+        totals[name] = totals.get(name, 0.0) + cpu
+    return totals
+
+
+def _cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in ("gpu-process", "renderer", "other")}
+
+
 def measure_cold(browser: Any, url: str) -> dict[str, Any]:
-    """One cold visit of the browse page: marks, bytes, requests."""
+    """One cold visit of the browse page: marks, bytes, requests, CPU."""
+    cpu_before = browser_cpu_seconds()
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     seen: list[dict[str, Any]] = []
@@ -185,20 +229,27 @@ def measure_cold(browser: Any, url: str) -> dict[str, Any]:
         "() => performance.getEntriesByName('mapstock:footprints-drawn').length > 0",
         timeout=60_000,
     )
+    page.wait_for_function(
+        "() => performance.getEntriesByName('mapstock:map-idle').length > 0", timeout=60_000
+    )
     page.wait_for_timeout(300)  # thumbnails of the cards in view ask just after the first draw
     drawn["done"] = True
     marks = page.evaluate(
         """() => Object.fromEntries(['list-drawn', 'maplibre-loaded', 'style-loaded',
-            'footprints-drawn'].map((name) =>
+            'footprints-drawn', 'map-idle'].map((name) =>
             [name, performance.getEntriesByName('mapstock:' + name)[0].startTime]))"""
     )
     cards = page.locator(".map-card").count()
     footprints = int(page.locator(".map-pane").get_attribute("data-footprints") or 0)
+    cpu = _cpu_delta(cpu_before, browser_cpu_seconds())
     context.close()
     static = [s for s in seen if s["path"].startswith("/static/")]
     return {
         "list_ms": marks["list-drawn"],
         "footprints_ms": marks["footprints-drawn"],
+        "idle_ms": marks["map-idle"],
+        "cpu_s": sum(cpu.values()),
+        "gpu_s": cpu["gpu-process"],
         "maplibre_ms": marks["maplibre-loaded"],
         "style_ms": marks["style-loaded"],
         "js_css_bytes": sum(s["bytes"] for s in static if s["path"].endswith((".js", ".css"))),
@@ -291,23 +342,30 @@ def main() -> None:
 
     print(f"\nbrowse page, {args.runs} cold visits (fresh context each), ms from navigation start:")
     header = (
-        "run  list drawn  MapLibre loaded  basemap loaded  footprints drawn  JS+CSS gzip  "
-        "other assets  API requests  requests"
+        "run  list drawn  MapLibre loaded  style parsed  footprints drawn  map idle  "
+        "browser CPU (GPU)  JS+CSS gzip  other assets  API requests  requests"
     )
     print(header)
     for i, r in enumerate(runs, 1):
         print(
-            f"{i:>3}  {r['list_ms']:>10.0f}  {r['maplibre_ms']:>15.0f}  {r['style_ms']:>14.0f}  "
-            f"{r['footprints_ms']:>16.0f}  "
+            f"{i:>3}  {r['list_ms']:>10.0f}  {r['maplibre_ms']:>15.0f}  {r['style_ms']:>12.0f}  "
+            f"{r['footprints_ms']:>16.0f}  {r['idle_ms']:>8.0f}  "
+            f"{r['cpu_s']:>5.2f} s ({r['gpu_s']:.2f} s)  "
             f"{r['js_css_bytes']:>11,}  {r['other_static_bytes']:>12,}  "
             f"{r['api_requests']:>12}  {r['all_requests']:>8}"
         )
-    med = {k: statistics.median(r[k] for r in runs) for k in ("list_ms", "footprints_ms")}
+    med = {
+        k: statistics.median(r[k] for r in runs)
+        for k in ("list_ms", "footprints_ms", "idle_ms", "cpu_s", "gpu_s")
+    }
     first = runs[0]
     print(
         f"median: list drawn {med['list_ms']:.0f} ms, footprints drawn "
-        f"{med['footprints_ms']:.0f} ms (goal <= 1500 ms); first page: {first['cards']} cards, "
-        f"{first['footprints']} footprints"
+        f"{med['footprints_ms']:.0f} ms (goal <= 1500 ms), map idle {med['idle_ms']:.0f} ms, "
+        f"browser CPU {med['cpu_s']:.2f} s (of which software WebGL {med['gpu_s']:.2f} s); "
+        f"first page: {first['cards']} cards, "
+        f"{first['footprints']} footprints; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
     )
     print(
         f"load more to the end: {everything['pages']} pages, {everything['cards']} cards, "

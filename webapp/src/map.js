@@ -160,18 +160,28 @@ class FootprintMap {
     this.handlers.moveend = fn;
   }
 
-  /** Show these maps' footprints (replaces the previous set); resolves once drawn. */
+  /** Show these maps' footprints (replaces the previous set); resolves once a frame with
+   * them has been drawn (the basemap may still be loading: "idle" marks when all is). */
   setMaps(items) {
     this.highlight(null);
     const data = footprints(items, (id) => this.numberOf(id));
-    this.map.getSource("footprints").setData(data);
-    return new Promise((resolve) =>
-      this.map.once("idle", () => {
+    const source = this.map.getSource("footprints");
+    source.setData(data);
+    this.map.once("idle", () => performance.mark("mapstock:map-idle"));
+    return new Promise((resolve) => {
+      const drawn = () => {
         // What is drawn, readable from the page (tests, the bench): maps with a footprint.
         this.map.getContainer().dataset.footprints = String(new Set(data.features.map((f) => f.id)).size);
         resolve();
-      }),
-    );
+      };
+      const onData = (event) => {
+        if (event.sourceId !== "footprints" || !this.map.isSourceLoaded("footprints")) return;
+        this.map.off("sourcedata", onData);
+        this.map.once("render", drawn);
+        this.map.triggerRepaint();
+      };
+      this.map.on("sourcedata", onData);
+    });
   }
 
   /** Highlight one map's footprint (null: none). */
