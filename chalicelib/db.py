@@ -91,12 +91,16 @@ class _Pool:
         self.size = size
         self._idle: list[pg8000.native.Connection] = []
         self._open = 0
-        self._changed = threading.Condition()
+        # Every call takes and gives back a connection: the plain lock (C) serves that, and
+        # the condition on it is only notified when a caller waits for a connection.
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._waiting = 0
 
     def take(self) -> pg8000.native.Connection:
         """An idle connection, or a new one; raises ApiError 503 when none frees up in time
         or the database cannot be reached."""
-        with self._changed:
+        with self._lock:
             if self._idle:  # the usual case, served without reading the clock or settings
                 return self._idle.pop()
         settings = get_settings()
@@ -106,7 +110,11 @@ class _Pool:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise errors.unavailable()
-                self._changed.wait(left)
+                self._waiting += 1
+                try:
+                    self._changed.wait(left)
+                finally:
+                    self._waiting -= 1
             if self._idle:
                 return self._idle.pop()
             self._open += 1
@@ -119,9 +127,10 @@ class _Pool:
 
     def give(self, conn: pg8000.native.Connection) -> None:
         """Return a healthy connection for the next call."""
-        with self._changed:
+        with self._lock:
             self._idle.append(conn)
-            self._changed.notify()
+            if self._waiting:
+                self._changed.notify()
 
     def discard(self, conn: pg8000.native.Connection) -> None:
         """Close a connection that failed (its socket may be gone: best effort)."""
@@ -130,12 +139,13 @@ class _Pool:
         self._forget()
 
     def _forget(self) -> None:
-        with self._changed:
+        with self._lock:
             self._open -= 1
-            self._changed.notify()
+            if self._waiting:
+                self._changed.notify()
 
     def close_idle(self) -> None:
-        with self._changed:
+        with self._lock:
             idle, self._idle = self._idle, []
         for conn in idle:
             self.discard(conn)

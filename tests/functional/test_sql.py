@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -291,6 +292,25 @@ def test_db_call_connects_as_the_role_of_the_functions_schema(stack):
         assert conn.run("SELECT current_user") == [["mapstock_pipeline_test"]]
     with pytest.raises(ValueError, match="not a stored function"):
         db.call("app.iso", p_t="now")
+
+
+def test_a_caller_waiting_for_a_pooled_connection_gets_the_one_given_back(stack):
+    """The pool only notifies its condition when someone waits: a waiter must still wake."""
+    from chalicelib import db
+
+    pool = db._Pool(stack["DATABASE_URL"], 1)
+    first = pool.take()
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(pool.take()))
+    waiter.start()
+    time.sleep(0.3)  # the pool's only connection is out: the waiter waits for it
+    assert got == []
+    pool.give(first)
+    waiter.join(2)  # woken now, not when its wait for a connection (10 s) runs out
+    assert got == [first]
+    assert first.run("SELECT 1") == [[1]]
+    pool.give(first)
+    pool.close_idle()
 
 
 def test_event_handlers_run_with_the_pipeline_credentials_alone(pipeline, alice, monkeypatch):
