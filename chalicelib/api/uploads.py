@@ -10,7 +10,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from chalicelib import db, errors, logs, multipart_form, storage
-from chalicelib.api import multipart
+from chalicelib.api import multipart, part_checksums
 from chalicelib.auth import Caller
 from chalicelib.config import get_settings
 from chalicelib.http import (
@@ -46,6 +46,9 @@ _PRESIGNED = {
     "size": Field("int", required=True, minimum=1),
     "sha256": Field("str", max_length=64),
     "multipart": Field("bool"),
+    # S3's per-part checksums of a multipart upload (a single presigned POST has no parts:
+    # its integrity is the whole file's `sha256`).
+    "checksum_algorithm": Field("choice", choices=part_checksums.ALGORITHMS),
 }
 _RAW_QUERY = {**_DESCRIPTIVE, "filename": Field("str", required=True, max_length=255)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from chalicelib.api import part_checksums
 from chalicelib.validation import FIRST_YEAR, FORMATS, LAST_YEAR, ROLES, STATUSES, VISIBILITIES
 
 _UUID = {"type": "string", "format": "uuid"}
@@ -36,6 +37,18 @@ _DESCRIBE = {
     "visibility": {"type": "string", "enum": list(VISIBILITIES)},
 }
 _FILENAME = {"type": "string", "minLength": 1, "maxLength": 255, "description": _VISIBLE}
+_PART_SHA256 = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9+/]{43}=$",
+    "description": "A part's SHA-256 digest in base64, as S3's x-amz-checksum-sha256 takes it.",
+}
+_CHECKSUM_ALGORITHM = {
+    "type": ["string", "null"],
+    "enum": [*part_checksums.ALGORITHMS, None],
+    "description": "SHA256: the upload was created with S3's per-part SHA-256 checksums; every "
+    "part URL is then asked for with the part's checksum (checksums_sha256) and its PUT "
+    "carries it as x-amz-checksum-sha256. null: parts go without.",
+}
 _ACTIVE_UNTIL = {
     "type": ["string", "null"],
     "description": "YYYY-MM-DD (midnight UTC) or an ISO 8601 time (UTC without an offset; "
@@ -137,6 +150,7 @@ SCHEMAS: dict[str, Any] = {
                             "method": {"const": "multipart"},
                             "part_size": {"type": "integer", "minimum": 1},
                             "part_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+                            "checksum_algorithm": _CHECKSUM_ALGORITHM,
                             "expires_at": {"type": "string", "format": "date-time"},
                         },
                     },
@@ -157,6 +171,12 @@ SCHEMAS: dict[str, Any] = {
                         "part_number": {"type": "integer"},
                         "size": {"type": "integer"},
                         "url": {"type": "string"},
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                            "description": "Headers the PUT must carry as given (signed into "
+                            "the URL): x-amz-checksum-sha256 for an upload with checksums.",
+                        },
                         "expires_at": {"type": "string", "format": "date-time"},
                     },
                 },
@@ -171,6 +191,7 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer"},
             "part_size": {"type": "integer"},
             "part_count": {"type": "integer"},
+            "checksum_algorithm": _CHECKSUM_ALGORITHM,
             "expires_at": _TIME,
             "parts": {
                 "type": "array",
@@ -181,6 +202,11 @@ SCHEMAS: dict[str, Any] = {
                         "part_number": {"type": "integer"},
                         "size": {"type": "integer"},
                         "etag": {"type": "string"},
+                        "checksum_sha256": {
+                            **_PART_SHA256,
+                            "description": "The part's SHA-256 as S3 holds it (uploads with "
+                            "checksums, where S3 reports it).",
+                        },
                     },
                 },
             },
@@ -309,6 +335,12 @@ def _paths() -> dict[str, Any]:
             "size": {"type": "integer", "minimum": 1},
             "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
             "multipart": {"type": "boolean"},
+            "checksum_algorithm": {
+                "type": "string",
+                "enum": list(part_checksums.ALGORITHMS),
+                "description": "Multipart uploads only (a presigned POST has no parts): create "
+                "the upload with S3's per-part SHA-256 checksums. Without it, parts go without.",
+            },
         },
         ["filename", "size"],
     )
@@ -316,7 +348,15 @@ def _paths() -> dict[str, Any]:
     done_parts = {
         "type": "array",
         "items": _object(
-            {"part_number": part, "etag": {"type": "string"}}, ["part_number", "etag"]
+            {
+                "part_number": part,
+                "etag": {"type": "string"},
+                "checksum_sha256": {
+                    **_PART_SHA256,
+                    "description": "Optional: checked against the checksum S3 holds.",
+                },
+            },
+            ["part_number", "etag"],
         ),
     }
     form = _object({**_DESCRIBE, "file": {"type": "string", "format": "binary"}}, ["file"])
@@ -489,7 +529,16 @@ def _paths() -> dict[str, Any]:
                                 "minItems": 1,
                                 "maxItems": 100,
                                 "uniqueItems": True,
-                            }
+                            },
+                            part_checksums.FIELD: {
+                                "type": "object",
+                                "propertyNames": {"pattern": "^[1-9][0-9]{0,4}$"},
+                                "additionalProperties": _PART_SHA256,
+                                "description": "Required for an upload created with "
+                                'checksum_algorithm "SHA256" (forbidden otherwise): each '
+                                "asked part's SHA-256 in base64, by part number; it is signed "
+                                "into the part's URL.",
+                            },
                         },
                         ["part_numbers"],
                     )
