@@ -75,7 +75,10 @@ LANGUAGE sql STABLE AS $$
         'description', m.description,
         'filename', m.filename,
         'size', coalesce(m.size, m.declared_size),
-        'sha256', coalesce(m.sha256, m.declared_sha256),
+        -- Until processed, the checksum declared with the upload; once ready, only the one
+        -- computed (null when the file was too large to hash: metadata.checksum says why).
+        'sha256', CASE WHEN m.status = 'ready' THEN m.sha256
+                       ELSE coalesce(m.sha256, m.declared_sha256) END,
         'format', m.format,
         'media_type', m.media_type,
         'visibility', m.visibility,
