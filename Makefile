@@ -31,6 +31,7 @@ $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt requirements-proce
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib mapstock_client

@@ -84,8 +84,8 @@ def write_dem(path: str | Path, pixel_bytes: int) -> None:
 
 
 def _convert(path: Path, workdir: Path) -> tuple[float, int]:
-    from chalicelib.processing.inspect import inspect_file
-    from chalicelib.processing.optimize import optimize
+    from chalicelib.formats.inspect import inspect_file
+    from chalicelib.pipeline.optimize import optimize
 
     start = time.perf_counter()
     result = optimize(str(path), inspect_file(str(path)), str(workdir))
@@ -100,7 +100,7 @@ def _bare_copy(path: Path, workdir: Path, **options: Any) -> tuple[float, int]:
     import rasterio
     import rasterio.shutil
 
-    from chalicelib.processing.optimize import _cog_options, _gdal_config
+    from chalicelib.pipeline.optimize import _cog_options, _gdal_config
 
     out = workdir / "variant.tif"
     start = time.perf_counter()

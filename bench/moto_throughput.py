@@ -33,7 +33,7 @@ def main() -> None:
     )
     try:
         from chalicelib import storage
-        from chalicelib.processing.pipeline import spool
+        from chalicelib.pipeline.process import spool
 
         storage.client().create_bucket(Bucket="mapstock-bench")
         data = os.urandom(1024 * 1024) * mib  # a repeated random MiB: hashing cost is the same

@@ -48,9 +48,9 @@ def child(source: str, workdir: str) -> None:
     import tifffile  # noqa: F401
     from processing_throughput import read_chunks  # bench/, on sys.path as this script's folder
 
-    from chalicelib.processing.inspect import inspect_file
-    from chalicelib.processing.optimize import optimize
-    from chalicelib.processing.pipeline import spool_chunks
+    from chalicelib.formats.inspect import inspect_file
+    from chalicelib.pipeline.optimize import optimize
+    from chalicelib.pipeline.process import spool_chunks
 
     peaks = {"imports": _peak_mib()}
     start = time.perf_counter()

@@ -52,9 +52,9 @@ def child_ours(path: str, inspection: str, workdir: str, source: str | None) -> 
     import rasterio.enums
     import rasterio.windows  # noqa: F401
 
-    from chalicelib.processing import preview_raster, preview_tiles, preview_vector  # noqa: F401
-    from chalicelib.processing.preview import pillow, render_preview
-    from chalicelib.processing.result import Inspection
+    from chalicelib.formats.result import Inspection
+    from chalicelib.previews import raster, tiles, vector  # noqa: F401
+    from chalicelib.previews.render import pillow, render_preview
 
     found = Inspection(**json.loads(inspection))
     pillow()
@@ -195,8 +195,8 @@ def _textured(folder: Path) -> dict[str, Path]:
 
 
 def corpus(folder: Path) -> None:
-    from chalicelib.processing.inspect import inspect_file
-    from chalicelib.processing.preview import render_preview
+    from chalicelib.formats.inspect import inspect_file
+    from chalicelib.previews.render import render_preview
     from tests import samples
 
     files = {f"samples {name}": folder / name for name in samples.VALID}
@@ -227,8 +227,8 @@ def corpus(folder: Path) -> None:
 def large(folder: Path, mib: int, scan_mp: float, features: int) -> None:
     from cog import write_scan  # bench/, on sys.path
 
-    from chalicelib.processing.inspect import inspect_file
-    from chalicelib.processing.optimize import optimize
+    from chalicelib.formats.inspect import inspect_file
+    from chalicelib.pipeline.optimize import optimize
     from tests import preview_corpus
     from tests.gdal_writers import copy_raster
 

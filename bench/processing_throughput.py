@@ -61,8 +61,8 @@ def main() -> None:
 
 
 def _measure(path: Path, tmp: Path, repeat: int) -> None:
-    from chalicelib.processing.inspect import inspect_file
-    from chalicelib.processing.pipeline import spool_chunks
+    from chalicelib.formats.inspect import inspect_file
+    from chalicelib.pipeline.process import spool_chunks
 
     size = path.stat().st_size
     mb = size / 1e6

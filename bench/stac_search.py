@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib import db  # noqa: E402
-from chalicelib.api.maps import encode_cursor  # noqa: E402
 from chalicelib.migrate import migrate  # noqa: E402
+from chalicelib.web.routes.maps import encode_cursor  # noqa: E402
 from devstack.postgres import LocalPostgres  # noqa: E402
 
 SIZES = (1_000, 1_000_000)

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.processing import ranged  # noqa: E402
+from chalicelib.pipeline import ranged  # noqa: E402
 
 
 def _openssl(path: Path) -> float:

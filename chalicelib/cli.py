@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import auth, errors
-from chalicelib.validation import ROLES, parse_datetime, parse_int
+from chalicelib.web.fields import ROLES, parse_datetime, parse_int
 
 # While `make run` is up it writes the local stack's settings here (git-ignored).
 LOCAL_ENV_FILE = Path(".local") / "run" / "env.json"

@@ -152,7 +152,8 @@ def stack(database_url: str, moto_endpoint: str) -> Iterator[dict[str, str]]:
 
 
 def _reset_caches() -> None:
-    from chalicelib import config, db, jobs, storage
+    from chalicelib import config, db, storage
+    from chalicelib.pipeline import jobs
 
     config.get_settings.cache_clear()
     config.database_url.cache_clear()

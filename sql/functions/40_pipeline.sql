@@ -150,22 +150,29 @@ COMMENT ON FUNCTION pipeline.set_progress(uuid, uuid, text, integer) IS 'SQS: sh
 CREATE OR REPLACE FUNCTION pipeline.hand_off_external(p_id uuid, p_lease_token uuid, p_size bigint,
                                                       p_sha256 text, p_format text, p_media_type text,
                                                       p_metadata jsonb, p_bbox float8[],
-                                                      p_job_id uuid, p_timeout_seconds integer)
+                                                      p_job_id uuid, p_timeout_seconds integer,
+                                                      p_preview jsonb DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
-    -- Inspection results are kept now; the map turns ready when the external result arrives.
+    -- Inspection results (and the preview drawn from the original) are kept now; the map
+    -- turns ready when the external result arrives.
     UPDATE app.maps SET stage = 'external', progress = NULL, size = p_size, sha256 = p_sha256,
         format = p_format, media_type = p_media_type, metadata = coalesce(p_metadata, '{}'),
         bbox = app.bbox_of(p_bbox), external_job_id = p_job_id,
+        preview_key = p_preview ->> 'key',
+        preview_width = (p_preview ->> 'width')::integer,
+        preview_height = (p_preview ->> 'height')::integer,
+        preview_media_type = p_preview ->> 'media_type',
+        preview_size = (p_preview ->> 'size')::bigint,
         external_deadline = now() + make_interval(secs => p_timeout_seconds),
         lease_token = NULL, lease_until = NULL, updated_at = clock_timestamp()
     WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
     RETURN FOUND;
 END
 $$;
-COMMENT ON FUNCTION pipeline.hand_off_external(uuid, uuid, bigint, text, text, text, jsonb, float8[], uuid, integer)
-    IS 'SQS: record inspection and wait for the external system''s result (stage external).';
+COMMENT ON FUNCTION pipeline.hand_off_external(uuid, uuid, bigint, text, text, text, jsonb, float8[], uuid, integer, jsonb)
+    IS 'SQS: record inspection and the preview, and wait for the external system''s result (stage external).';
 
 CREATE OR REPLACE FUNCTION pipeline.claim_external_result(p_id uuid, p_job_id uuid,
                                                           p_lease_seconds integer) RETURNS jsonb

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import DEFAULT_JOB_BUDGET_SECONDS
-from chalicelib.processing.budget import RECORD_RESERVE_SECONDS
+from chalicelib.pipeline.budget import RECORD_RESERVE_SECONDS
 from deploy.stage import (
     DEAD_LETTER,
     PROCESSOR,

@@ -78,7 +78,7 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
         },
         "on_processing_job": {
             *((a, queue, none) for a in consume),
-            # A batch out of time queues its unstarted jobs again (events._defer).
+            # A batch out of time queues its unstarted jobs again (handlers.sqs._defer).
             ("sqs:SendMessage", queue, none),
             ("sqs:SendMessage", f"arn:aws:sqs:*:*:{stage.external_queue}", none),
             ("s3:GetObject", originals, none),

@@ -107,7 +107,7 @@ def _pump(monkeypatch: Any) -> Any:
 def test_handlers_run_on_the_main_thread_where_time_limits_are_enforced(monkeypatch: Any) -> None:
     """Lambda calls handlers on its main thread; so does the pump, so the processor's SIGALRM
     limits (inspection cap, PDF cap) cut a runaway job short under make run too."""
-    from chalicelib.processing.budget import TimeLimitExceeded, time_limit
+    from chalicelib.formats.timer import TimeLimitExceeded, time_limit
 
     pump = _pump(monkeypatch)
     seen: dict[str, Any] = {}

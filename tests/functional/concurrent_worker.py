@@ -9,14 +9,14 @@ import sys
 
 def deliver(kind: str, event_json: str) -> str:
     """Invoke one handler's logic with an event; returns its result as JSON."""
-    from chalicelib import events
+    from chalicelib.handlers import s3, sqs
 
     event = json.loads(event_json)
     if kind == "s3":
-        return json.dumps(events.register_uploads(event))
+        return json.dumps(s3.register_uploads(event))
     try:
-        return json.dumps(events.process_batch(event))
-    except events.BatchFailed:
+        return json.dumps(sqs.process_batch(event))
+    except sqs.BatchFailed:
         return json.dumps({"all_failed": True})
 
 

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib.api.maps import decode_cursor, encode_cursor
-from chalicelib.http import MAX_JSON_DEPTH
+from chalicelib.web.request import MAX_JSON_DEPTH
+from chalicelib.web.routes.maps import decode_cursor, encode_cursor
 from tests.conftest import GEOJSON, body, multipart
 
 MAP = "/v1/maps/00000000-0000-4000-8000-000000000000"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 
 import pytest
 import requests
+from PIL import Image
 
 from tests import external_worker
 from tests.conftest import BUCKET, GEOJSON, body
@@ -50,6 +52,7 @@ def test_large_map_goes_external_and_comes_back_ready(pipeline, users, stack, lo
     waiting = body(pipeline.get(map_id, alice))
     assert (waiting["status"], waiting["stage"]) == ("processing", "external")
     assert waiting["metadata"]["bbox"] == [7.0, 45.5, 8.0, 46.5]  # inspection is already in
+    assert waiting["preview"] is None  # shown once the map is ready, like the downloads
 
     result = external_worker.run_job(pipeline.s3, job)
     # S3 delivers the result event twice; both finalize jobs run: one effect.
@@ -64,6 +67,16 @@ def test_large_map_goes_external_and_comes_back_ready(pipeline, users, stack, lo
     assert ready["variants"]["optimized"]["kind"] == "gzip"
     assert ready["variants"]["optimized"]["size"] == len(result)
     assert ready["variants"]["original"]["size"] == len(GEOJSON)
+    # The preview is ours, drawn from the original before the hand-off; the result keeps it.
+    preview = ready["preview"]
+    assert preview is not None and preview["media_type"] in ("image/png", "image/webp")
+    assert max(preview["width"], preview["height"]) == 512
+    shown = pipeline.client.http.get(f"/v1/maps/{map_id}/preview", headers=alice)
+    assert shown.status_code == 302
+    image = requests.get(shown.headers["Location"], timeout=30)
+    assert image.headers["Content-Type"] == preview["media_type"]
+    with Image.open(io.BytesIO(image.content)) as drawn:
+        assert drawn.size == (preview["width"], preview["height"])
 
     # Default download: the optimized variant, decoded by the HTTP client to the map itself.
     location = pipeline.client.http.get(f"/v1/maps/{map_id}/download", headers=alice).headers[
@@ -163,7 +176,7 @@ def test_sweep_removes_presigned_slots_never_used(pipeline, users, sql):
 
 
 def test_progress_is_visible_while_processing(pipeline, users, sql, monkeypatch):
-    from chalicelib.processing import pipeline as job
+    from chalicelib.pipeline import process as job
 
     users.create("cy")
     cy = users.headers("cy")

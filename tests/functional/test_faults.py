@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from botocore.stub import Stubber
 
-from chalicelib.events import BatchFailed
+from chalicelib.handlers.sqs import BatchFailed
 from tests.conftest import BUCKET, GEOJSON, QUEUE, body, fail_s3_reads, job_body
 from tests.events import s3_object_created, scheduled_event, sqs_event, sqs_record
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
+import requests
 
-from chalicelib.processing.inspect import inspect_file
+from chalicelib.formats.inspect import inspect_file
 from tests import samples
 from tests.conftest import BUCKET, GEOJSON, body
 
@@ -23,7 +25,7 @@ def no_disk(monkeypatch):
     """Every upload counts as too large to copy; copying it anyway fails the test; every
     ranged read is recorded."""
     from chalicelib import config, storage
-    from chalicelib.processing import pipeline
+    from chalicelib.pipeline import process as pipeline
 
     monkeypatch.setenv("SPOOL_LIMIT_BYTES", "1")
     config.get_settings.cache_clear()
@@ -141,7 +143,7 @@ def test_over_the_limit_html_is_rejected(pipeline, users, no_disk):
 
 
 def test_stream_sha256_matches_hashlib_across_chunks():
-    from chalicelib.processing import ranged
+    from chalicelib.pipeline import ranged
 
     data = np.random.default_rng(5).integers(0, 255, 3 * ranged.STREAM_CHUNK_BYTES + 17, np.uint8)
     raw = data.tobytes()
@@ -157,6 +159,66 @@ def test_stream_sha256_matches_hashlib_across_chunks():
     assert sorted(calls) == [i * ranged.STREAM_CHUNK_BYTES for i in range(4)]
 
 
+def _big_geotiff_with_overviews(path) -> bytes:
+    """A tiled GeoTIFF of ~3 MiB of noise with internal overviews (as a COG has)."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.transform import from_origin
+
+    pixels = np.random.default_rng(5).integers(0, 255, (3, 1024, 2048), dtype=np.uint8)
+    profile = {
+        "driver": "GTiff",
+        "width": 2048,
+        "height": 1024,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:4326",
+        "transform": from_origin(6.0, 47.0, 0.001, 0.001),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "photometric": "RGB",
+    }
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(pixels)
+        dst.build_overviews([2, 4, 8], Resampling.average)
+    return path.read_bytes()
+
+
+def test_geotiff_over_the_limit_with_overviews_gets_a_preview_from_them(
+    pipeline, users, no_disk, tmp_path
+):
+    from PIL import Image
+
+    data = _big_geotiff_with_overviews(tmp_path / "cog.tif")
+    doc = _upload(pipeline, users, data, "cog.tif")
+    assert (doc["status"], doc["metadata"]["inspection"]) == ("ready", "ranged"), doc
+    assert doc["metadata"]["overviews"] == 3
+    # Drawn by GDAL from the object itself (the file was never copied): 2:1 like the raster.
+    assert doc["preview"] == {"width": 512, "height": 256, "media_type": "image/webp"}
+    # Hashing read the file once; inspection and preview together only a sliver more (the
+    # header, IFDs and the smallest overview's tiles, in 256 KiB blocks), not its pixels.
+    extra = sum(n for _, n in no_disk) - len(data)
+    assert 0 < extra < len(data) / 4, (len(no_disk), extra, len(data))
+    alice = users.headers("alice")
+    shown = pipeline.client.http.get(f"/v1/maps/{doc['id']}/preview", headers=alice)
+    assert shown.status_code == 302
+    image = requests.get(shown.headers["Location"], timeout=30)
+    with Image.open(io.BytesIO(image.content)) as drawn:
+        assert drawn.size == (512, 256)
+        assert np.asarray(drawn.convert("L")).std() > 5  # noise, not a blank image
+
+
+def test_geotiff_over_the_limit_without_overviews_has_no_preview(
+    pipeline, users, no_disk, tmp_path
+):
+    # Drawing it would mean decoding the whole raster: what reading in place avoids.
+    data = _big_geotiff(tmp_path / "ortho.tif")
+    doc = _upload(pipeline, users, data, "ortho.tif")
+    assert doc["status"] == "ready"
+    assert doc["preview"] is None
+
+
 # Files too large to hash within one job: never failed for size. Hashing is skipped up front
 # (estimate) or given up (measured rate), and the external system hashes them when configured.
 
@@ -164,9 +226,9 @@ def test_stream_sha256_matches_hashlib_across_chunks():
 @pytest.fixture
 def unhashable(monkeypatch, no_disk):
     """Every upload is too large to hash within the job at the assumed rate."""
-    from chalicelib.processing import pipeline
+    from chalicelib.pipeline import process
 
-    monkeypatch.setattr(pipeline, "CHECKSUM_BYTES_PER_SECOND", 1e-3)
+    monkeypatch.setattr(process, "CHECKSUM_BYTES_PER_SECOND", 1e-3)
     return no_disk
 
 
@@ -224,8 +286,8 @@ def test_hashing_slower_than_the_job_allows_is_given_up(
     import time as _time
 
     from chalicelib import storage
-    from chalicelib.processing import pipeline as job_pipeline
-    from chalicelib.processing import ranged
+    from chalicelib.pipeline import process as job_pipeline
+    from chalicelib.pipeline import ranged
 
     monkeypatch.setattr(ranged, "STREAM_CHUNK_BYTES", 64 * 1024)
     monkeypatch.setattr(job_pipeline, "CHECKSUM_MEASURE_SECONDS", 0.1)

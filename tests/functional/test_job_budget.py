@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from chalicelib.events import BatchFailed
-from chalicelib.processing import budget, geojson
-from chalicelib.processing import pipeline as job_pipeline
+from chalicelib.formats import geojson
+from chalicelib.handlers.sqs import BatchFailed
+from chalicelib.pipeline import budget
+from chalicelib.pipeline import process as job_pipeline
 from tests.conftest import BUCKET, QUEUE, body, job_body, log_lines, slow_s3_reads
 from tests.events import sqs_event, sqs_record
 
@@ -175,14 +176,14 @@ def test_earlier_receives_count_towards_the_final_attempt(pipeline, alice, monke
 def test_plain_event_without_context_gets_the_configured_budget(
     pipeline, alice, monkeypatch, capsys
 ):
-    from chalicelib import events
     from chalicelib.config import get_settings
+    from chalicelib.handlers import sqs
 
     (map_id,) = pipeline.upload_maps(alice)
     monkeypatch.setenv("JOB_BUDGET_SECONDS", "77")
     get_settings.cache_clear()
     try:
-        result = events.process_batch(sqs_event([sqs_record(job_body(map_id), QUEUE, 1)]))
+        result = sqs.process_batch(sqs_event([sqs_record(job_body(map_id), QUEUE, 1)]))
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

@@ -83,7 +83,7 @@ def test_a_map_without_a_drawable_preview_is_ready_with_preview_null(pipeline, u
 
 
 def test_a_renderer_failure_never_fails_the_map(pipeline, users, monkeypatch):
-    from chalicelib.processing import preview
+    from chalicelib.previews import render as preview
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer bug")

@@ -15,8 +15,8 @@ from tests.conftest import GEOJSON, ROOT, body, log_lines, multipart
 
 CHALICELIB = ROOT / "chalicelib"
 # The code each role's credentials serve: the API function's routes, and the event handlers.
-ROUTE_CODE = [*(CHALICELIB / "api").glob("*.py"), CHALICELIB / "http.py"]
-PIPELINE_CODE = [CHALICELIB / "events.py", *(CHALICELIB / "processing").rglob("*.py")]
+ROUTE_CODE = [*(CHALICELIB / "web").rglob("*.py")]
+PIPELINE_CODE = [*(CHALICELIB / "handlers").rglob("*.py"), *(CHALICELIB / "pipeline").rglob("*.py")]
 _CALLED = re.compile(r"[\"'](api|pipeline|ops)\.([a-z_][a-z0-9_]*)[\"']")
 
 

@@ -172,7 +172,7 @@ def test_links_follow_the_host_and_forwarded_scheme_and_refuse_a_hostile_host(cl
 def test_api_root_keeps_the_stage_or_base_path(context, expected):
     from chalice.app import Request
 
-    from chalicelib.stac.urls import api_root
+    from chalicelib.web.stac.urls import api_root
 
     event = {
         "requestContext": {

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.events import BatchFailed
-from chalicelib.processing.inspect import LAYER_MODULES
+from chalicelib.formats.inspect import LAYER_MODULES
+from chalicelib.handlers.sqs import BatchFailed
 from tests import samples
 from tests.conftest import QUEUE, body, job_body
 from tests.events import scheduled_event, sqs_event, sqs_record

@@ -24,8 +24,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.api.maps import encode_cursor
-from chalicelib.http import MAX_JSON_BYTES, MAX_JSON_DEPTH
+from chalicelib.web.request import MAX_JSON_BYTES, MAX_JSON_DEPTH
+from chalicelib.web.routes.maps import encode_cursor
 from tests.conftest import GEOJSON, Users, multipart
 from tests.fuzz.conftest import FuzzSummary, LiveApi, fuzz_examples
 

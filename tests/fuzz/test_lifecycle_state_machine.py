@@ -342,7 +342,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def _process(self, failing: set[str], duplicate: bool, final: bool) -> None:
         from chalicelib import storage
         from chalicelib.config import get_settings
-        from chalicelib.events import BatchFailed
+        from chalicelib.handlers.sqs import BatchFailed
         from tests.events import sqs_record
 
         messages = drain(self.pipeline.sqs, self.pipeline.stack["queue_url"])

@@ -386,7 +386,7 @@ def _valid_json_body(operation: Any, body: dict[str, Any]) -> bool:
     """Whether `body` satisfies the operation's application/json request schema."""
     from jsonschema import Draft202012Validator
 
-    from chalicelib.openapi.build import document
+    from chalicelib.web.openapi.build import document
 
     spec = document()["paths"][operation.path][operation.method.lower()]
     content = spec.get("requestBody", {}).get("content", {})

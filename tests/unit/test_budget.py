@@ -12,16 +12,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.processing import budget, geojson, pdf, sqlite_formats
-from chalicelib.processing.budget import (
-    Budget,
-    OutOfTime,
-    TimeLimitExceeded,
-    current_limit,
-    time_limit,
-)
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import geojson, pdf, sqlite_db
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
+from chalicelib.formats.timer import TimeLimitExceeded, current_limit, time_limit
+from chalicelib.pipeline import budget
+from chalicelib.pipeline.budget import Budget, OutOfTime
 from tests import samples
 
 
@@ -157,15 +153,15 @@ def test_pdf_keeps_its_own_cap_and_passes_the_jobs_limit_through(
 
 
 def test_sqlite_guard_stops_at_the_earlier_of_its_limit_and_the_jobs() -> None:
-    alone = sqlite_formats._Guard()
-    assert alone.deadline == pytest.approx(time.monotonic() + sqlite_formats.TIME_LIMIT_S, abs=0.1)
+    alone = sqlite_db.Guard()
+    assert alone.deadline == pytest.approx(time.monotonic() + sqlite_db.TIME_LIMIT_S, abs=0.1)
     with time_limit(60):
-        assert sqlite_formats._Guard().deadline == pytest.approx(alone.deadline, abs=0.1)
+        assert sqlite_db.Guard().deadline == pytest.approx(alone.deadline, abs=0.1)
     seen: dict[str, Any] = {}
 
     def work() -> None:  # no alarm in a worker thread: the guard alone carries the deadline
         with time_limit(0.02) as job:
-            guard = sqlite_formats._Guard()
+            guard = sqlite_db.Guard()
             seen["deadline"] = guard.deadline == job.deadline
             seen["before"] = guard()
             time.sleep(0.03)
@@ -183,7 +179,7 @@ def test_an_inspector_giving_up_at_the_jobs_deadline_is_not_a_rejection(
 ) -> None:
     """An inspector may stop itself at the job's deadline (SQLite's guard) or lose the alarm in
     a C callback and report a rejection: past the deadline, that counts as out of time."""
-    from chalicelib.processing.pipeline import _inspect
+    from chalicelib.pipeline.process import _inspect
 
     path = tmp_path / "map.geojson"
     path.write_text('{"type": "FeatureCollection", "features": []}')

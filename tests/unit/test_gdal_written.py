@@ -25,9 +25,9 @@ import rasterio
 from affine import Affine
 from rio_cogeo.cogeo import cog_validate
 
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.optimize import COG_MEDIA_TYPE, optimize
-from chalicelib.processing.result import Inspection, Rejected
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Inspection, Rejected
+from chalicelib.pipeline.optimize import COG_MEDIA_TYPE, optimize
 from tests import gdal_writers as gw
 from tests.gdal_writers import GdalLayer, feature
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.processing import inspect as inspect_module
-from chalicelib.processing.result import Inspection, Rejected
+from chalicelib.formats import inspect as inspect_module
+from chalicelib.formats.result import Inspection, Rejected
 from tests import samples
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.processing import zipsafe
-from chalicelib.processing.geo import crs_from_wkt
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import zipsafe
+from chalicelib.formats.geo import crs_from_wkt
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 
@@ -79,7 +79,7 @@ def test_limited_reader_counts_real_bytes() -> None:
 
 
 def test_kml_inside_kmz_over_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.processing import archives
+    from chalicelib.formats import archives
 
     path = tmp_path / "k.kmz"
     samples.make_kmz(path)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import REJECTION_CODES, Rejected
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import REJECTION_CODES, Rejected
 from tests import samples
 
 
@@ -58,7 +58,7 @@ def test_zip_slip_name_is_not_echoed(tmp_path: Path) -> None:
 
 def test_package_import_stays_light() -> None:
     code = (
-        "import sys, chalicelib.processing, chalicelib.processing.inspect;"
+        "import sys, chalicelib.formats, chalicelib.formats.inspect;"
         "heavy = {'numpy', 'tifffile', 'PIL', 'pypdf', 'defusedxml', 'shapefile', 'pmtiles'};"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))"
     )

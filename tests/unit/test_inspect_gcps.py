@@ -15,9 +15,9 @@ from rasterio.control import GroundControlPoint
 from rasterio.transform import from_gcps
 from rasterio.warp import transform_bounds
 
-from chalicelib.processing import tiff
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import tiff
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 WIDTH, HEIGHT = 300, 200

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from chalicelib.processing import geo
+from chalicelib.formats import geo
 
 WGS84_A, WGS84_F = geo.WGS84_A, geo.WGS84_F
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pyproj import Transformer
 
-from chalicelib.processing import pdf
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import pdf
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 

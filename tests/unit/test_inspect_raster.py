@@ -12,9 +12,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageFile
 
-from chalicelib.processing import raster, tiff
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import raster, tiff
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 
@@ -112,7 +112,7 @@ def test_utm_bbox_equals_transformed_corners(tmp_path: Path) -> None:
     path = tmp_path / "utm.tif"
     samples.make_geotiff_utm(path)
     bbox = inspect_file(str(path)).metadata["bbox"]
-    from chalicelib.processing.geo import utm_to_lonlat
+    from chalicelib.formats.geo import utm_to_lonlat
 
     corners = [utm_to_lonlat(x, y, 17, False) for x in (630084, 631084) for y in (4832438, 4833438)]
     lons, lats = zip(*corners, strict=True)

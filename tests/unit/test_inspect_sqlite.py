@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.processing import sqlite_formats
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import sqlite_db, sqlite_formats
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 
@@ -74,7 +74,7 @@ def test_hostile_view_hits_the_work_budget(tmp_path: Path, monkeypatch: pytest.M
         "SELECT x + 1 FROM c) SELECT 'a' AS table_name, 'features' AS data_type, "
         "0 AS srs_id, 0 AS min_x, 0 AS min_y, 0 AS max_x, 0 AS max_y FROM c WHERE x < 0",
     )
-    monkeypatch.setattr(sqlite_formats, "MAX_VM_STEPS", 200)
+    monkeypatch.setattr(sqlite_db, "MAX_VM_STEPS", 200)
     assert _code(path) == "too_large"
 
 
@@ -90,7 +90,7 @@ def test_expensive_optional_count_becomes_none(
         "LIMIT 10000000) SELECT 1 AS zoom_level, 0 AS tile_column, 0 AS tile_row, "
         "x'1f8b' AS tile_data FROM c",
     )
-    monkeypatch.setattr(sqlite_formats, "COUNT_VM_STEPS", 50)
+    monkeypatch.setattr(sqlite_db, "COUNT_VM_STEPS", 50)
     meta = inspect_file(str(path)).metadata
     assert meta["tile_count"] is None and meta["minzoom"] is None
     assert meta["tile_format"] == "pbf"  # LIMIT 1 stays cheap

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.processing import geojson
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Rejected
+from chalicelib.formats import geojson
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Rejected
 from tests import samples
 
 
@@ -217,7 +217,7 @@ def test_external_dtd_is_refused(tmp_path: Path) -> None:
 def test_kml_coordinates_stream_across_tiny_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.processing import xmlgeo
+    from chalicelib.formats import xmlgeo
 
     monkeypatch.setattr(xmlgeo, "READ_CHUNK", 5)
     tuples = " ".join(f"{i * 0.5 - 50}, {i * 0.25 - 20} ,{i}" for i in range(200))
@@ -238,7 +238,7 @@ def test_deeply_nested_xml_is_malformed(tmp_path: Path) -> None:
 
 
 def test_xml_size_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.processing import xmlgeo
+    from chalicelib.formats import xmlgeo
 
     path = tmp_path / "t.gpx"
     samples.make_gpx(path)

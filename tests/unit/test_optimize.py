@@ -16,8 +16,8 @@ import rasterio.shutil
 from affine import Affine
 from rio_cogeo.cogeo import cog_validate
 
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.optimize import COG_MEDIA_TYPE, OptimizeError, optimize
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.pipeline.optimize import COG_MEDIA_TYPE, OptimizeError, optimize
 from tests import samples
 
 
@@ -217,7 +217,7 @@ def test_deadline_in_the_past_raises(tmp_path: Path, workdir: Path, kind: str) -
 def test_conversion_that_cannot_finish_in_time_is_not_started(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.processing import optimize as module
+    from chalicelib.pipeline import optimize as module
 
     source = tmp_path / "in.tif"
     _write_raster(source, _scan(600, 700))  # 1.2 MiB of pixels: estimated at ~20 minutes
@@ -230,7 +230,7 @@ def test_conversion_that_cannot_finish_in_time_is_not_started(
 def test_conversion_over_the_memory_budget_is_not_started(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.processing import optimize as module
+    from chalicelib.pipeline import optimize as module
 
     source = tmp_path / "in.tif"
     _write_raster(source, _scan(600, 700))
@@ -241,14 +241,14 @@ def test_conversion_over_the_memory_budget_is_not_started(
 
 
 def _plan(path: Path) -> Any:
-    from chalicelib.processing.optimize import _cog_plan
+    from chalicelib.pipeline.optimize import _cog_plan
 
     with rasterio.open(path) as src:
         return _cog_plan(src)
 
 
 def test_wide_stripped_input_is_retiled_with_a_small_cache(tmp_path: Path) -> None:
-    from chalicelib.processing.optimize import COG_CACHE
+    from chalicelib.pipeline.optimize import COG_CACHE
 
     wide, narrow = tmp_path / "wide.tif", tmp_path / "narrow.tif"
     _write_raster(wide, _scan(300, 3000))
@@ -271,7 +271,7 @@ def test_plan_memory_grows_with_block_size_not_raster_size(tmp_path: Path) -> No
 def test_one_strip_image_is_over_the_memory_budget(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.processing import optimize as module
+    from chalicelib.pipeline import optimize as module
 
     source = tmp_path / "one-strip.tif"
     _write_raster(source, _scan(2000, 2000), blockysize=2000)  # a single 12 MB strip

@@ -14,8 +14,8 @@ from affine import Affine
 from rasterio.control import GroundControlPoint
 from rasterio.enums import ColorInterp, MaskFlags
 
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.optimize import COG_MEDIA_TYPE, OptimizeError, _check_same_raster
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.pipeline.optimize import COG_MEDIA_TYPE, OptimizeError, _check_same_raster
 from tests.unit.test_optimize import _run, _scan, _write_raster
 
 RGBA = (ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha)

@@ -26,16 +26,16 @@ import rasterio
 from affine import Affine
 from PIL import Image
 
-from chalicelib.processing import preview as preview_module
-from chalicelib.processing import preview_raster
-from chalicelib.processing.budget import TimeLimitExceeded, time_limit
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.optimize import optimize
-from chalicelib.processing.preview import PREVIEW_MAX_SIDE, Preview, render_preview
-from chalicelib.processing.preview_canvas import MAX_ASPECT
-from chalicelib.processing.preview_tiles import mvt_parts, zxy_to_tileid
-from chalicelib.processing.preview_vector import gpkg_parts
-from chalicelib.processing.result import Inspection, Rejected
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Inspection, Rejected
+from chalicelib.formats.timer import TimeLimitExceeded, time_limit
+from chalicelib.pipeline.optimize import optimize
+from chalicelib.previews import raster as preview_raster
+from chalicelib.previews import render as preview_module
+from chalicelib.previews.canvas import MAX_ASPECT
+from chalicelib.previews.render import PREVIEW_MAX_SIDE, Preview, render_preview
+from chalicelib.previews.tiles import mvt_parts, zxy_to_tileid
+from chalicelib.previews.vector import gpkg_parts
 from tests import gdal_writers as gw
 from tests import preview_corpus, samples
 from tests.gdal_writers import feature
@@ -292,8 +292,8 @@ def test_100_mp_scan_renders_in_bounded_memory(tmp_path: Path) -> None:
     code = (
         "import resource, sys, time\n"
         "import numpy, PIL.Image, rasterio\n"
-        "from chalicelib.processing.inspect import inspect_file\n"
-        "from chalicelib.processing.preview import render_preview\n"
+        "from chalicelib.formats.inspect import inspect_file\n"
+        "from chalicelib.previews.render import render_preview\n"
         "found = inspect_file(sys.argv[1])\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "result = render_preview(sys.argv[1], found, sys.argv[2], deadline=time.monotonic() + 60)\n"
@@ -425,7 +425,7 @@ def test_kml_kmz_gpx(tmp_path: Path, name: str) -> None:
 
 
 def test_geojson_points_are_sampled_in_bounded_time(tmp_path: Path, monkeypatch: Any) -> None:
-    from chalicelib.processing import preview_canvas
+    from chalicelib.previews import canvas as preview_canvas
 
     path = tmp_path / "points.geojson"
     bbox = preview_corpus.write_points_geojson(path, 20_000)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.processing import geojson, xmlgeo
-from chalicelib.processing.inspect import inspect_file
-from chalicelib.processing.result import Inspection, Rejected
+from chalicelib.formats import geojson, xmlgeo
+from chalicelib.formats.inspect import inspect_file
+from chalicelib.formats.result import Inspection, Rejected
 
 KML = ("kml", "application/vnd.google-earth.kml+xml")
 KMZ = ("kmz", "application/vnd.google-earth.kmz")

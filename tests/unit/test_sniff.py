@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.processing.sniff import SNIFF_BYTES, sniff, sniff_bytes
+from chalicelib.formats.sniff import SNIFF_BYTES, sniff, sniff_bytes
 
 KML = b'<kml xmlns="http://www.opengis.net/kml/2.2"/>'
 

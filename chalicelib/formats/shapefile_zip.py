@@ -1,0 +1,104 @@
+"""Zipped Shapefile inspection: headers of .shp/.shx/.dbf via pyshp, CRS from the .prj."""
+
+from __future__ import annotations
+
+import io
+import math
+import posixpath
+import struct
+import warnings
+import zipfile
+from typing import Any
+
+from chalicelib.formats import geo
+from chalicelib.formats.result import Inspection, Rejected
+from chalicelib.formats.zipsafe import read_head
+
+MAX_LAYERS = 100
+PRJ_MAX_BYTES = 64 * 1024
+DBF_HEADER_MAX = 65536  # 33 + 2046 field descriptors of 32 bytes fit in this
+SHP_FILE_CODE = 9994
+MAX_FIELDS_LISTED = 100
+
+
+def shapefile_sets(files: list[zipfile.ZipInfo]) -> tuple[list[dict[str, zipfile.ZipInfo]], bool]:
+    """Group by stem: (complete .shp/.shx/.dbf sets, any .shp seen?); never raises."""
+    groups: dict[str, dict[str, zipfile.ZipInfo]] = {}
+    for info in files:
+        stem, ext = posixpath.splitext(info.filename)
+        ext = ext.lower()
+        if ext in (".shp", ".shx", ".dbf", ".prj"):
+            groups.setdefault(stem.lower(), {})[ext] = info
+    any_shp = any(".shp" in g for g in groups.values())
+    complete = [g for _, g in sorted(groups.items()) if {".shp", ".shx", ".dbf"} <= set(g)]
+    return complete, any_shp
+
+
+def _header_check(head: bytes, member: zipfile.ZipInfo, exact: bool) -> None:
+    if len(head) < 100 or struct.unpack(">i", head[:4])[0] != SHP_FILE_CODE:
+        raise Rejected("malformed", "Shapefile header is invalid")
+    declared = struct.unpack(">i", head[24:28])[0] * 2  # length in 16-bit words
+    if declared < 100 or declared > member.file_size or (exact and declared != member.file_size):
+        raise Rejected("malformed", "Shapefile is truncated or inconsistent")
+
+
+def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, Any]:
+    import shapefile
+
+    shp = read_head(zf, group[".shp"], 100)
+    shx = read_head(zf, group[".shx"], 100)
+    _header_check(shp, group[".shp"], exact=False)
+    _header_check(shx, group[".shx"], exact=True)
+    dbf = read_head(zf, group[".dbf"], DBF_HEADER_MAX)
+    if len(dbf) < 32:
+        raise Rejected("malformed", "Shapefile attribute table is invalid")
+    try:
+        with warnings.catch_warnings():
+            # We hand over headers only, so pyshp's "declared size != actual" is expected.
+            warnings.simplefilter("ignore")
+            reader = shapefile.Reader(shp=io.BytesIO(shp), shx=io.BytesIO(shx), dbf=io.BytesIO(dbf))
+            geometry = shapefile.SHAPETYPE_LOOKUP[reader.shapeType]
+            count = int(reader.numShapes)
+            records = int(reader.numRecords or 0)
+            native = [float(v) for v in reader.bbox]
+            fields = [str(f.name) for f in reader.fields[1 : MAX_FIELDS_LISTED + 1]]
+    except (shapefile.ShapefileException, KeyError, struct.error, ValueError, TypeError) as exc:
+        raise Rejected("malformed", "Shapefile header is invalid") from exc
+    crs, epsg, geographic = None, None, False
+    if ".prj" in group:
+        raw = read_head(zf, group[".prj"], PRJ_MAX_BYTES)
+        crs, epsg, geographic = geo.crs_from_wkt(raw.decode("utf-8", errors="replace"))
+    bbox = None
+    if count:
+        bbox = geo.to_wgs84_bbox(native, epsg)
+        if bbox is None and geographic:
+            bbox = geo.lonlat_bbox(native)  # another datum: metres off at most
+    stem = posixpath.splitext(posixpath.basename(group[".shp"].filename))[0]
+    layer: dict[str, Any] = {
+        "name": stem[:200],
+        "geometry_type": geometry,
+        "feature_count": count,
+        "crs": crs,
+        "bbox": bbox,
+        "native_bbox": native if count and all(math.isfinite(v) for v in native) else None,
+        "fields": fields,
+    }
+    if records != count:
+        layer["record_count_mismatch"] = True
+    return layer
+
+
+def inspect_shapefile(zf: zipfile.ZipFile, sets: list[dict[str, zipfile.ZipInfo]]) -> Inspection:
+    """Inspect the complete .shp/.shx/.dbf sets of an already vetted ZIP; raises Rejected."""
+    if len(sets) > MAX_LAYERS:
+        raise Rejected("too_large", "Archive holds too many shapefile layers")
+    layers = [_layer(zf, group) for group in sets]
+    crs_values = {layer["crs"] for layer in layers}
+    meta: dict[str, Any] = {
+        "layers": layers,
+        "feature_count": sum(layer["feature_count"] for layer in layers),
+        "geometry_types": sorted({layer["geometry_type"] for layer in layers}),
+        "crs": crs_values.pop() if len(crs_values) == 1 else None,
+        "bbox": geo.union_bbox(layer["bbox"] for layer in layers),
+    }
+    return Inspection("shapefile", "application/zip", meta)

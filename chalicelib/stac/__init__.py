@@ -1,1 +1,0 @@
-"""STAC API documents and parameters (pure: the routes are chalicelib/api/stac.py)."""

@@ -1,0 +1,1 @@
+"""The HTTP side: envelope, request parsing, callers, field rules, forms, OpenAPI, routes."""

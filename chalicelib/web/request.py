@@ -1,0 +1,99 @@
+"""Request parsing: media type, query parameters, and bounded, strict JSON bodies."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Collection
+from typing import Any
+
+from chalice.app import Request
+
+from chalicelib import errors
+from chalicelib.web.fields import check_text
+
+MAX_JSON_BYTES = 64 * 1024
+# Request bodies are flat objects; json.loads recurses once per level and a 64 KiB body holds
+# 32768 of them, so depth is measured first (without recursion) and capped far below Python's
+# recursion limit.
+MAX_JSON_DEPTH = 32
+# A JSON string, or the rest of the text after an unterminated one: one forward pass, no
+# backtracking, so stripping strings stays linear whatever the body.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_BRACKET_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1, +1, -1, -1 as int8
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def media_type(request: Request) -> str:
+    """The request's media type, lower-case, without parameters ('' when absent)."""
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def query_params(request: Request, allowed: Collection[str] | None = None) -> dict[str, str]:
+    """The query string as {name: value}; raises ApiError 400 for a repeated parameter, or
+    one not in `allowed` (when given)."""
+    params: Any = request.query_params or {}
+    clean: dict[str, str] = {}
+    for name in params:
+        if allowed is not None and name not in allowed:
+            raise errors.invalid(f"{check_text('query', name, 64)}: unknown query parameter.")
+        values = params.getlist(name)
+        if len(values) != 1:
+            raise errors.invalid(f"{name}: give it once.")
+        clean[name] = values[0]
+    return clean
+
+
+def raw_body(request: Request) -> bytes:
+    """The request body as bytes."""
+    raw = request.raw_body or b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; raises ApiError 415/413/400 for anything else."""
+    if media_type(request) != "application/json":
+        raise errors.unsupported_media_type("Send a JSON body with Content-Type: application/json.")
+    raw = raw_body(request)
+    if len(raw) > MAX_JSON_BYTES:
+        raise errors.too_large(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes.")
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
+        raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
+    try:
+        doc = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise errors.invalid(f"body: not valid JSON ({_short(exc)}).") from None
+    except RecursionError:  # not reached under MAX_JSON_DEPTH; kept should the cap ever grow
+        raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    if not isinstance(doc, dict):
+        raise errors.invalid("body: must be a JSON object.")
+    return doc
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in a JSON text (0 for a scalar), in linear time and
+    without recursion: strings are cut out, then the brackets summed in C. Raises nothing."""
+    structure = _JSON_STRING.sub(b"", raw).translate(_BRACKET_STEPS, _NOT_BRACKETS)
+    return max(itertools.accumulate(memoryview(structure).cast("b")), default=0)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise ValueError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

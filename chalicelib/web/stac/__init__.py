@@ -1,0 +1,1 @@
+"""STAC API documents and parameters (pure: the routes are chalicelib/web/routes/stac.py)."""
