@@ -2,7 +2,7 @@
 throughput and the client's peak RSS; then the bytes sent again after a Ctrl-C at ~50 %.
 
     .venv/bin/python bench/upload_throughput.py [--mib 2048] [--part-mib 16] [--parallel 4]
-        [--runs 2] [--data PATH]
+        [--runs 2] [--data PATH] [--sha256-reference] [--no-resume]
 
 Starts its own local stack (`python -m devstack.run`, throwaway state folder, free ports) with
 MULTIPART_PART_BYTES = the part size, makes a member, logs in with `mapstock login`, then:
@@ -10,7 +10,9 @@ MULTIPART_PART_BYTES = the part size, makes a member, logs in with `mapstock log
   its own on the same moto, boto3 `upload_file` with TransferConfig(multipart_chunksize =
   part size, max_concurrency = N), alternately, `--runs` times each; wall time and peak RSS of
   each client process (wait4). Goals: ours >= 0.9x boto3's throughput; our RSS <= 64 MiB +
-  part size x N.
+  part size x N. mapstock sends each part with its SHA-256 (S3 checks it; moto only hashes
+  the parts again when it completes such an upload); boto3 sends CRC32s by default.
+  --sha256-reference adds boto3 with ChecksumAlgorithm=SHA256: the same integrity as ours.
 - resume: `mapstock upload -v` interrupted (SIGINT) once half the parts are in, then run again;
   bytes sent again = bytes of parts stopped half-way (sent twice) + parts the rerun sent that
   the server already held. Goal: <= one part per parallel stream.
@@ -52,12 +54,14 @@ s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
 part = int(sys.argv[4])
 config = TransferConfig(multipart_threshold=part, multipart_chunksize=part,
                         max_concurrency=int(sys.argv[5]), use_threads=True)
+extra = {"ChecksumAlgorithm": sys.argv[6]} if len(sys.argv) > 6 else {}
 size, seen = os.path.getsize(sys.argv[2]), [0]
 def sent(amount):  # called from the transfer threads as bytes go out
     seen[0] += amount
     if seen[0] >= size:
         print("upload: all bytes sent (100%)", file=sys.stderr, flush=True)
-s3.upload_file(sys.argv[2], sys.argv[3], "bench/object", Config=config, Callback=sent)
+s3.upload_file(sys.argv[2], sys.argv[3], "bench/object", Config=config, Callback=sent,
+               ExtraArgs=extra)
 """
 
 
@@ -218,9 +222,12 @@ def ours(stack: Stack, data: Path, parallel: int) -> Run:
     return run
 
 
-def boto3_run(stack: Stack, data: Path, part: int, parallel: int, bucket: str) -> Run:
+def boto3_run(
+    stack: Stack, data: Path, part: int, parallel: int, bucket: str, checksum: str = ""
+) -> Run:
     argv = [sys.executable, "-c", BOTO3_UPLOAD, str(stack.env_json), str(data), bucket]
-    run = measured([*argv, str(part), str(parallel)], dict(os.environ), stack.home)
+    argv += [str(part), str(parallel), *([checksum] if checksum else [])]
+    run = measured(argv, dict(os.environ), stack.home)
     if run.code != 0:
         raise SystemExit(f"boto3 upload failed: {run.err[-2000:]}")
     return run
@@ -286,6 +293,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="uploads per client (2)")
     parser.add_argument("--data", type=Path, help="the file (default /tmp/mapstock-bench-NM.tif)")
     parser.add_argument("--no-resume", action="store_true", help="skip the resume figure")
+    parser.add_argument(
+        "--sha256-reference", action="store_true", help="also boto3 with SHA-256 part checksums"
+    )
     args = parser.parse_args()
     part = args.part_mib * MIB
     data = args.data or Path(tempfile.gettempdir()) / f"mapstock-bench-{args.mib}M.tif"
@@ -310,10 +320,16 @@ def main() -> None:
         )
         s3.create_bucket(Bucket="mapstock-bench")
         results: dict[str, list[Run]] = {"mapstock": [], "boto3": []}
+        if args.sha256_reference:
+            results["boto3-sha256"] = []
         for _ in range(args.runs):
             results["mapstock"].append(ours(stack, data, args.parallel))
             results["boto3"].append(boto3_run(stack, data, part, args.parallel, "mapstock-bench"))
             s3.delete_object(Bucket="mapstock-bench", Key="bench/object")
+            if args.sha256_reference:
+                run = boto3_run(stack, data, part, args.parallel, "mapstock-bench", "SHA256")
+                results["boto3-sha256"].append(run)
+                s3.delete_object(Bucket="mapstock-bench", Key="bench/object")
         print(
             f"{size / MIB:.0f} MiB, parts of {args.part_mib} MiB, {args.parallel} in parallel, "
             f"moto on loopback, {args.runs} runs each (alternating)"
@@ -323,7 +339,7 @@ def main() -> None:
             rates = [size / MIB / r.seconds for r in runs]
             best[name] = max(rates)
             print(
-                f"  {name:9s} best {max(rates):6.1f} MiB/s, median "
+                f"  {name:12s} best {max(rates):6.1f} MiB/s, median "
                 f"{statistics.median(rates):6.1f} MiB/s  runs "
                 + ", ".join(
                     f"{r.seconds:.1f} s (bytes out at {r.bytes_done or 0:.1f} s)" for r in runs
@@ -340,6 +356,9 @@ def main() -> None:
             "(goal >= 0.9); "
             f"mapstock peak RSS {rss:.0f} MiB (goal <= {budget} MiB)"
         )
+        if args.sha256_reference:
+            ratio = best["mapstock"] / best["boto3-sha256"]
+            print(f"  mapstock / boto3 with SHA-256 part checksums: {ratio:.2f}x")
         if not args.no_resume:
             figures = resume(stack, data, part, args.parallel)
             print(

@@ -114,36 +114,49 @@ def _version(version: str | None) -> dict[str, str]:
     return {"VersionId": version} if version else {}
 
 
-def create_multipart(key: str) -> str:
-    """Start a multipart upload of `key` (tagged pending like a presigned POST); its id."""
+def create_multipart(key: str, checksum_algorithm: str | None = None) -> str:
+    """Start a multipart upload of `key` (tagged pending like a presigned POST); its id. With
+    `checksum_algorithm` ("SHA256") S3 wants that checksum with every part and verifies it."""
+    extra = {"ChecksumAlgorithm": checksum_algorithm} if checksum_algorithm else {}
     started = client().create_multipart_upload(
         Bucket=get_settings().bucket,
         Key=key,
         ContentType="application/octet-stream",
         Tagging=f"{PENDING_TAG}=pending",
+        **extra,
     )
     return str(started["UploadId"])
 
 
-def presigned_part(key: str, upload_id: str, part_number: int, size: int, expires_in: int) -> str:
-    """A PUT URL for one part; its Content-Length is signed, so S3 takes exactly `size` bytes."""
-    url: str = client().generate_presigned_url(
-        "upload_part",
-        Params={
-            "Bucket": get_settings().bucket,
-            "Key": key,
-            "UploadId": upload_id,
-            "PartNumber": part_number,
-            "ContentLength": size,
-        },
-        ExpiresIn=expires_in,
-    )
+def presigned_part(
+    key: str,
+    upload_id: str,
+    part_number: int,
+    size: int,
+    expires_in: int,
+    checksum_sha256: str | None = None,
+) -> str:
+    """A PUT URL for one part; its Content-Length is signed, so S3 takes exactly `size` bytes.
+    A `checksum_sha256` (base64) is signed in too: the PUT must carry it as the header
+    x-amz-checksum-sha256 (S3 refuses unsigned x-amz-* headers on presigned requests, and bytes
+    that do not match it)."""
+    params: dict[str, Any] = {
+        "Bucket": get_settings().bucket,
+        "Key": key,
+        "UploadId": upload_id,
+        "PartNumber": part_number,
+        "ContentLength": size,
+    }
+    if checksum_sha256:
+        params["ChecksumSHA256"] = checksum_sha256
+    url: str = client().generate_presigned_url("upload_part", Params=params, ExpiresIn=expires_in)
     return url
 
 
 def list_parts(key: str, upload_id: str) -> list[dict[str, Any]]:
-    """The parts S3 holds for an upload: [{"part_number", "size", "etag"}] in order; raises
-    KeyError when the upload does not exist (any more)."""
+    """The parts S3 holds for an upload: [{"part_number", "size", "etag"}] in order, with
+    "checksum_sha256" (base64) when S3 keeps one; raises KeyError when the upload does not
+    exist (any more)."""
     from botocore.exceptions import ClientError
 
     parts: list[dict[str, Any]] = []
@@ -155,13 +168,14 @@ def list_parts(key: str, upload_id: str) -> list[dict[str, Any]]:
         )
         for page in pages:
             for part in page.get("Parts", []):
-                parts.append(
-                    {
-                        "part_number": int(part["PartNumber"]),
-                        "size": int(part["Size"]),
-                        "etag": str(part["ETag"]).strip('"'),
-                    }
-                )
+                held = {
+                    "part_number": int(part["PartNumber"]),
+                    "size": int(part["Size"]),
+                    "etag": str(part["ETag"]).strip('"'),
+                }
+                if part.get("ChecksumSHA256"):
+                    held["checksum_sha256"] = str(part["ChecksumSHA256"])
+                parts.append(held)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
             raise KeyError(upload_id) from None
@@ -170,14 +184,19 @@ def list_parts(key: str, upload_id: str) -> list[dict[str, Any]]:
 
 
 def complete_multipart(key: str, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Assemble the object from `parts` ([{"part_number", "etag"}]); S3's answer."""
+    """Assemble the object from `parts` ([{"part_number", "etag", "checksum_sha256"?}]: an
+    upload created with SHA-256 checksums needs each part's); S3's answer."""
+    listed = []
+    for p in parts:
+        part = {"PartNumber": p["part_number"], "ETag": f'"{p["etag"]}"'}
+        if p.get("checksum_sha256"):
+            part["ChecksumSHA256"] = p["checksum_sha256"]
+        listed.append(part)
     done: dict[str, Any] = client().complete_multipart_upload(
         Bucket=get_settings().bucket,
         Key=key,
         UploadId=upload_id,
-        MultipartUpload={
-            "Parts": [{"PartNumber": p["part_number"], "ETag": f'"{p["etag"]}"'} for p in parts]
-        },
+        MultipartUpload={"Parts": listed},
     )
     return done
 

@@ -82,6 +82,11 @@ def cmd_upload(args: argparse.Namespace) -> int:
         say(f"{doc['status']}: {error.get('code')}: {error.get('message')}")
         return EXIT_FINAL_NOT_READY
     local = hasher.result() if hasher else None
+    if local and doc.get("sha256") is None:  # too large for the server to hash: it says why
+        skipped = (doc.get("metadata") or {}).get("checksum", {}).get("skipped", "")
+        say(f"not verified: the map has no SHA-256 ({skipped or 'the server did not compute it'})")
+        say(f"the file's SHA-256 is {local}")
+        return 0
     if local and doc.get("sha256") != local:
         raise ClientError(
             f"checksum_mismatch: the map has SHA-256 {doc.get('sha256')}, the file {local}"

@@ -1,24 +1,28 @@
-"""Send a multipart upload's parts straight to S3: N in parallel, each streamed from the file
-(one chunk per worker in memory, never a whole part), retried with exponential backoff, with
-its presigned URL asked for again when it expired or S3 refused it."""
+"""Send a multipart upload's parts straight to S3: N in parallel, each read once from the file
+into its worker's buffer (hashing it on the way, for uploads with SHA-256 part checksums),
+retried with exponential backoff from that buffer, with its presigned URL asked for again when
+it expired or S3 refused it."""
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures as cf
 import datetime as dt
+import hashlib
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
 from mapstock_client.api import Api, ClientError, map_path
 from mapstock_client.progress import Progress
 
-CHUNK = 1024 * 1024
+CHUNK = 1024 * 1024  # read, hashed and handed to the socket in steps of this (progress too)
 URLS_PER_CALL = 100  # the API's limit
 URL_MARGIN_SECONDS = 60  # a URL this close to expiry is asked for again before use
 ATTEMPTS = 8  # per part: backoff 0.5, 1, 2, 4, 8, 16, 30 s between them (about a minute)
@@ -51,7 +55,11 @@ def backoff(attempt: int) -> float:
 
 
 class PartSender:
-    """Uploads parts of one multipart upload; `run()` returns {part_number: etag}."""
+    """Uploads parts of one multipart upload; `run()` returns {part_number: etag}.
+
+    With `checksums` (an upload created with SHA-256 part checksums) each part's SHA-256 is
+    computed while the part is read and signed into its URL, which is therefore asked for once
+    the part is read; without, URLs are asked for ahead in batches."""
 
     def __init__(
         self,
@@ -62,64 +70,96 @@ class PartSender:
         progress: Progress,
         parallel: int = 4,
         log: Callable[[str], None] | None = None,
+        checksums: bool = False,
     ):
         self.api, self.map_id, self.fd, self.layout = api, map_id, fd, layout
-        self.progress, self.parallel = progress, parallel
+        self.progress, self.parallel, self.checksums = progress, parallel, checksums
         self.log = log or (lambda line: None)
         self.stop = threading.Event()
-        self.urls: dict[int, tuple[str, float]] = {}  # part -> (url, monotonic expiry)
+        # part -> (url, monotonic expiry, headers the PUT must carry)
+        self.urls: dict[int, tuple[str, float, dict[str, str]]] = {}
         self.url_lock = threading.Lock()
         self.pending: list[int] = []
+        self.buffers = threading.local()  # one part-sized buffer per worker, reused
         # The bearer token must never reach S3: a client of its own, without it.
         self.s3 = httpx.Client(
             timeout=PART_TIMEOUT,
             limits=httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel),
         )
 
-    def url_for(self, number: int) -> str:
-        """A fresh URL for part `number`, asked for in batches of up to 100 parts still to go."""
+    def url_for(self, number: int, checksum: str | None = None) -> tuple[str, dict[str, str]]:
+        """A fresh URL for part `number` and the headers its PUT must carry: with a checksum,
+        signed for it alone; else asked for in batches of up to 100 parts still to go."""
         with self.url_lock:
             known = self.urls.get(number)
             if known and known[1] - time.monotonic() > URL_MARGIN_SECONDS:
-                return known[0]
-            ahead = [n for n in self.pending if n >= number and n not in self.urls]
-            batch = sorted({number, *ahead[: URLS_PER_CALL - 1]})
-            doc = self.api.json(
-                "POST",
-                map_path(self.map_id, "upload", "parts"),
-                json={"part_numbers": batch},
-                idempotent=True,
+                return known[0], known[2]
+            if checksum is not None:
+                doc = {"part_numbers": [number], "checksums_sha256": {str(number): checksum}}
+            else:
+                ahead = [n for n in self.pending if n >= number and n not in self.urls]
+                doc = {"part_numbers": sorted({number, *ahead[: URLS_PER_CALL - 1]})}
+            answer = self.api.json(
+                "POST", map_path(self.map_id, "upload", "parts"), json=doc, idempotent=True
             )
-            for part in doc["parts"]:
-                self.urls[int(part["part_number"])] = (part["url"], _expiry(part["expires_at"]))
-            return self.urls[number][0]
+            for part in answer["parts"]:
+                headers = dict(part.get("headers") or {})
+                expiry = _expiry(part["expires_at"])
+                self.urls[int(part["part_number"])] = (part["url"], expiry, headers)
+            url, _, headers = self.urls[number]
+            return url, headers
 
     def forget_url(self, number: int) -> None:
         with self.url_lock:
             self.urls.pop(number, None)
 
-    def _body(self, number: int, sent: list[int]) -> Iterator[bytes]:
+    def _buffer(self) -> bytearray:
+        buffer: bytearray | None = getattr(self.buffers, "part", None)
+        if buffer is None:
+            buffer = self.buffers.part = bytearray(self.layout.part_size)
+        return buffer
+
+    def read_part(self, number: int) -> tuple[memoryview, str | None]:
+        """Part `number` read once into this worker's buffer, hashed chunk by chunk as it comes
+        in when the upload has checksums; (its bytes, its base64 SHA-256 or None). Raises
+        ClientError when the file is shorter than it was, Stopped."""
         offset, length = self.layout.span(number)
+        view = memoryview(self._buffer())[:length]
+        digest = hashlib.sha256() if self.checksums else None
         done = 0
         while done < length:
             if self.stop.is_set():
                 raise Stopped
-            data = os.pread(self.fd, min(CHUNK, length - done), offset + done)
-            if not data:
+            chunk = view[done : done + CHUNK]
+            got = os.preadv(self.fd, [chunk], offset + done)
+            if got <= 0:
                 raise ClientError("the file shrank while it was being uploaded")
-            done += len(data)
-            sent[0] += len(data)
-            self.progress.advance(len(data))
-            yield data
+            if digest is not None:
+                digest.update(chunk[:got])  # hashlib releases the GIL: workers hash in parallel
+            done += got
+        checksum = base64.b64encode(digest.digest()).decode() if digest is not None else None
+        return view, checksum
 
-    def _put(self, number: int, length: int) -> httpx.Response:
+    def _body(self, data: memoryview, sent: list[int]) -> Iterator[bytes]:
+        """The part in chunks, counted as they go. Slices of the buffer, not copies: httpx
+        (h11) takes any bytes-like chunk."""
+        for start in range(0, len(data), CHUNK):
+            if self.stop.is_set():
+                raise Stopped
+            chunk = data[start : start + CHUNK]
+            sent[0] += len(chunk)
+            self.progress.advance(len(chunk))
+            yield cast(bytes, chunk)
+
+    def _put(self, number: int, data: memoryview, checksum: str | None) -> httpx.Response:
         """One PUT of the part; the progress it made is taken back when it does not succeed."""
         sent = [0]
+        url, headers = self.url_for(number, checksum)
         try:
             response = self.s3.put(
-                self.url_for(number),
-                content=self._body(number, sent),
-                headers={"Content-Length": str(length)},
+                url,
+                content=self._body(data, sent),
+                headers={**headers, "Content-Length": str(len(data))},
             )
         except Stopped:
             self.progress.advance(-sent[0])
@@ -133,8 +173,9 @@ class PartSender:
         return response
 
     def send(self, number: int) -> str:
-        """PUT one part until S3 takes it; returns its ETag. Raises ClientError, Stopped."""
-        length = self.layout.span(number)[1]
+        """Read part `number` once and PUT it until S3 takes it; returns its ETag. Raises
+        ClientError, Stopped."""
+        data, checksum = self.read_part(number)
         problem = ""
         for attempt in range(1, ATTEMPTS + 1):
             if attempt > 1:
@@ -143,17 +184,22 @@ class PartSender:
             if self.stop.is_set():
                 raise Stopped
             try:
-                response = self._put(number, length)
+                response = self._put(number, data, checksum)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
             etag = response.headers.get("ETag", "").strip('"')
             if response.status_code == 200 and etag:
-                self.log(f"part {number} sent ({length} bytes)")
+                self.log(f"part {number} sent ({len(data)} bytes)")
                 return etag
             problem = f"S3 answered {response.status_code}: {response.text.strip()[:200]}"
             if response.status_code == 403:
                 self.forget_url(number)  # expired (or refused): the next attempt signs anew
+            elif _bad_digest(response):
+                # The bytes S3 got are not the ones hashed (damaged on the way, or the file
+                # changed): read the part again and sign its URL for what is read now.
+                self.forget_url(number)
+                data, checksum = self.read_part(number)
             elif response.status_code not in RETRY_STATUSES and response.status_code != 200:
                 self.stop.set()  # here, before this worker picks up the next part
                 raise ClientError(f"part {number}: {problem}")
@@ -186,6 +232,11 @@ class PartSender:
             pool.shutdown(wait=True, cancel_futures=True)
             self.s3.close()
         return etags
+
+
+def _bad_digest(response: httpx.Response) -> bool:
+    """S3's answer to bytes that do not match their signed checksum (400 BadDigest)."""
+    return response.status_code == 400 and "<Code>BadDigest</Code>" in response.text
 
 
 def _expiry(expires_at: str) -> float:

@@ -20,6 +20,8 @@ from mapstock_client.parts import Layout, PartSender
 from mapstock_client.progress import progress
 
 DIRECT_MAX_BYTES = 4 * 1024 * 1024  # the contract's MAX_DIRECT_UPLOAD_BYTES default
+# Each part of a multipart upload carries its SHA-256, which S3 checks against the bytes it got.
+PART_CHECKSUM = "SHA256"
 POST_TIMEOUT = httpx.Timeout(None, connect=10.0)  # one POST of up to the multipart threshold
 
 
@@ -68,16 +70,18 @@ def upload(api: Api, req: Request) -> dict[str, Any]:
         except ApiError as exc:
             if exc.code != "too_large":  # a server with a lower direct limit: use form 2
                 raise
-    created = api.json(
-        "POST", "/v1/maps", json={"filename": path.name, "size": st.st_size, **req.fields()}
-    )
+    asked = {"filename": path.name, "size": st.st_size, "checksum_algorithm": PART_CHECKSUM}
+    created = api.json("POST", "/v1/maps", json={**asked, **req.fields()})
     doc, instructions = created["map"], created["upload"]
     if instructions["method"] == "multipart":
         record = {"map_id": doc["id"], "path": str(path), "size": st.st_size}
         config.save_record(where, record)
+        checksums = instructions.get("checksum_algorithm") == PART_CHECKSUM
         req.log(f"map {doc['id']}: multipart, {instructions['part_count']} parts")
+        if checksums:
+            req.log("each part carries its SHA-256 (S3 refuses bytes that do not match it)")
         layout = Layout(st.st_size, instructions["part_size"], instructions["part_count"])
-        return send_parts(api, req, path, doc["id"], layout, {}, where)
+        return send_parts(api, req, path, doc["id"], layout, {}, where, checksums)
     presigned_post(api, doc["id"], instructions, path, st.st_size)
     return dict(doc)
 
@@ -166,7 +170,8 @@ def resume(
         f"sending {missing}",
         file=sys.stderr,
     )
-    return send_parts(api, req, path, map_id, layout, held, where)
+    checksums = state.get("checksum_algorithm") == PART_CHECKSUM
+    return send_parts(api, req, path, map_id, layout, held, where, checksums)
 
 
 def _abort_quietly(api: Api, map_id: str) -> None:
@@ -182,14 +187,16 @@ def send_parts(
     layout: Layout,
     held: dict[int, str],
     where: Path,
+    checksums: bool = False,
 ) -> dict[str, Any]:
-    """Send the parts the server does not hold, then complete; returns the map document."""
+    """Send the parts the server does not hold (with their SHA-256 when the upload was created
+    with part checksums), then complete; returns the map document."""
     missing = [n for n in range(1, layout.part_count + 1) if n not in held]
     already = sum(layout.span(n)[1] for n in held)
     bar = progress("upload", layout.size, already)
     fd = os.open(path, os.O_RDONLY)
     try:
-        sender = PartSender(api, map_id, fd, layout, bar, req.parallel, req.log)
+        sender = PartSender(api, map_id, fd, layout, bar, req.parallel, req.log, checksums)
         etags = {**held, **sender.run(missing)}
     except KeyboardInterrupt:
         raise Interrupted(

@@ -22,24 +22,41 @@ def take_jobs(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def run_job(s3: Any, job: dict[str, Any], *, corrupt_checksum: bool = False) -> bytes:
-    """Do the job (gzip for text vectors) and write the result; returns the bytes written."""
+def run_job(
+    s3: Any,
+    job: dict[str, Any],
+    *,
+    corrupt_checksum: bool = False,
+    source_sha256: str | None = None,
+) -> bytes:
+    """Do the job (gzip for text vectors; for "sha256" only hash the source) and write the
+    result; returns the bytes written. A job whose source came unhashed gets the source's
+    SHA-256 back in the result's metadata (`source_sha256` replaces it, "" leaves it out)."""
     assert job["version"] == 1
     pinned = {"VersionId": job["source"]["version_id"]} if job["source"].get("version_id") else {}
     source = s3.get_object(Bucket=job["source"]["bucket"], Key=job["source"]["key"], **pinned)[
         "Body"
     ].read()
-    assert hashlib.sha256(source).hexdigest() == job["source"]["sha256"]
-    assert job["task"] == "gzip", "this stand-in only gzips"
+    hashed = hashlib.sha256(source).hexdigest()
+    if job["report_source_sha256"]:
+        assert job["source"]["sha256"] is None
+    else:
+        assert hashed == job["source"]["sha256"]
+    assert job["task"] in ("gzip", "sha256"), "this stand-in only gzips and hashes"
+    metadata = {"kind": "gzip"}
+    extra = {"ContentType": job["source"]["media_type"], "ContentEncoding": "gzip"}
     result = gzip.compress(source, mtime=0)
+    if job["task"] == "sha256":
+        metadata, extra, result = {}, {"ContentType": "application/octet-stream"}, b""
+    if job["report_source_sha256"] and source_sha256 != "":
+        metadata["source-sha256"] = source_sha256 or hashed
     digest = hashlib.sha256(result).hexdigest()
     s3.put_object(
         Bucket=job["output"]["bucket"],
         Key=job["output"]["result_key"],
         Body=result,
-        ContentType=job["source"]["media_type"],
-        ContentEncoding="gzip",
-        Metadata={"sha256": "0" * 64 if corrupt_checksum else digest, "kind": "gzip"},
+        Metadata={"sha256": "0" * 64 if corrupt_checksum else digest, **metadata},
+        **extra,
     )
     return result
 

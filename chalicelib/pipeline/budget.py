@@ -29,6 +29,16 @@ MIN_OPTIMIZE_SECONDS = 5.0
 STORE_BYTES_PER_SECOND = 20 * 2**20
 STORE_GROWTH = 1.5
 STORE_FIXED_SECONDS = 5.0
+# Hashing a file too large for /tmp streams it from S3 by parallel ranged reads: network-bound in
+# Lambda, where S3 downloads are measured at 400-700 Mbit/s (hashing itself is faster, see
+# bench/streaming_checksum.py). A file that would take longer than the job has left at this
+# rate is not hashed in Lambda (over 40 GiB in the default 540 s budget); one that turns out
+# slower while being hashed is given up when its measured rate says it cannot finish.
+CHECKSUM_BYTES_PER_SECOND = 80 * 2**20
+# What a job keeps after hashing: ranged inspection and recording the outcome (or the hand-off).
+CHECKSUM_RESERVE_SECONDS = 20.0
+# Seconds of hashing before its measured rate is trusted to give it up.
+CHECKSUM_MEASURE_SECONDS = 10.0
 
 _STEP_TEXT = {"spool": "reading the upload", "inspect": "inspecting the file"}
 

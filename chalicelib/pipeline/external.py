@@ -6,17 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
 from chalicelib import db, logs, storage
 from chalicelib.config import Settings, get_settings
 from chalicelib.pipeline import jobs
-from chalicelib.pipeline.outcome import end_failed, inspection_args
+from chalicelib.pipeline.outcome import bbox_of, end_failed, inspection_args
 
 JOB_VERSION = 1
 # What the external system produces per format family; other formats are kept as uploaded.
 RESULT_KINDS = {"geotiff": "cog", "tiff": "cog", "geojson": "gzip", "kml": "gzip", "gpx": "gzip"}
+# The task of a job that only hashes the source (a file too large to hash in Lambda, of a
+# format with nothing to optimize): its result carries the checksum, not a variant.
+CHECKSUM_TASK = "sha256"
+SOURCE_SHA256 = "source-sha256"  # the result's user metadata naming the source's SHA-256
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def needed(size: int, file_format: str, settings: Settings) -> bool:
@@ -35,7 +41,8 @@ def job_document(
     settings: Settings,
     version: str | None = None,
 ) -> dict[str, Any]:
-    """The message the external system receives (version 1, documented in the README)."""
+    """The message the external system receives (version 1, documented in the README). A
+    source too large to hash in Lambda has `sha256` null and asks for its SHA-256 back."""
     prefix = storage.external_prefix(map_id, job_id)
     deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.external_timeout_seconds)
     return {
@@ -43,7 +50,8 @@ def job_document(
         "job_id": job_id,
         "map_id": map_id,
         "request_id": request_id,
-        "task": RESULT_KINDS[found.format],
+        "task": RESULT_KINDS.get(found.format, CHECKSUM_TASK),
+        "report_source_sha256": spooled.sha256 is None,
         "source": {
             "bucket": settings.bucket,
             "key": storage.original_key(map_id),
@@ -108,8 +116,41 @@ def _hash_object(key: str, version: str | None) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _reported_sha256(head: dict[str, Any]) -> str | None:
+    """The source's SHA-256 an external result reports (x-amz-meta-source-sha256), or None."""
+    reported = str(head.get("Metadata", {}).get(SOURCE_SHA256, "")).lower()
+    return reported if _HEX64.match(reported) else None
+
+
+def _unhashed(claim: dict[str, Any]) -> dict[str, Any]:
+    """The map's metadata with the reason it has no SHA-256 (the external system gave none)."""
+    reason = (
+        "The file is too large to hash within one processing job, and the external system did "
+        "not report its SHA-256."
+    )
+    if claim.get("declared_sha256"):
+        reason += " The SHA-256 declared with the upload was not verified."
+    return {**(claim.get("metadata") or {}), "checksum": {"skipped": reason}}
+
+
+def _reject_checksum(map_id: str, lease: str, sha256: str) -> None:
+    db.call(
+        "pipeline.finish_processing_error",
+        retry=True,
+        p_id=map_id,
+        p_lease_token=lease,
+        p_status="rejected",
+        p_code="checksum_mismatch",
+        p_message="SHA-256 of the upload differs from the declared one.",
+        p_size=None,
+        p_sha256=sha256,
+    )
+    logs.log("map_rejected", map_id=map_id, code="checksum_mismatch")
+
+
 def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
-    """Verify an external result's checksum and publish it as the map's optimized variant."""
+    """Verify an external result's checksum and publish it as the map's optimized variant (and
+    the source's SHA-256 it reports, for a source too large to hash in Lambda)."""
     settings = get_settings()
     claim = db.call(
         "pipeline.claim_external_result",
@@ -136,30 +177,48 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
             db.call("pipeline.return_to_external", retry=True, p_id=map_id, p_lease_token=lease)
             logs.log("external_result_unverified", "warning", map_id=map_id, job_id=job_id)
             return "unverified"
-        metadata = head.get("Metadata", {})
-        kind = metadata.get("kind") if metadata.get("kind") in ("cog", "gzip") else "cog"
-        variant = {
-            "key": key,
-            "kind": kind,
-            "size": size,
-            "sha256": sha256,
-            "media_type": head.get("ContentType") or claim.get("media_type"),
-            "content_encoding": head.get("ContentEncoding"),
-        }
+        source_sha256, metadata = None, None
+        if not claim.get("sha256"):  # handed off unhashed: the result reports the checksum
+            source_sha256 = _reported_sha256(head)
+            if source_sha256 is None:
+                metadata = _unhashed(claim)
+            elif claim.get("declared_sha256") not in (None, source_sha256):
+                storage.delete_version(key, version)
+                _reject_checksum(map_id, lease, source_sha256)
+                return "rejected"
+        variant = None
+        if claim.get("format") in RESULT_KINDS:
+            meta = head.get("Metadata", {})
+            kind = meta.get("kind") if meta.get("kind") in ("cog", "gzip") else "cog"
+            variant = {
+                "key": key,
+                "kind": kind,
+                "size": size,
+                "sha256": sha256,
+                "media_type": head.get("ContentType") or claim.get("media_type"),
+                "content_encoding": head.get("ContentEncoding"),
+            }
+        else:
+            storage.delete_version(key, version)  # a checksum job: the result only carried it
         db.call(
             "pipeline.complete_processing",
             retry=True,
             p_id=map_id,
             p_lease_token=lease,
             p_size=None,
-            p_sha256=None,
+            p_sha256=source_sha256,
             p_format=None,
             p_media_type=None,
-            p_metadata=None,
-            p_bbox=None,
+            p_metadata=metadata,
+            p_bbox=bbox_of(metadata) if metadata is not None else None,
             p_variant=variant,
         )
-        logs.log("map_ready", map_id=map_id, variant=kind, external_job_id=job_id)
+        logs.log(
+            "map_ready",
+            map_id=map_id,
+            variant=variant["kind"] if variant else None,
+            external_job_id=job_id,
+        )
         return "ready"
     except Exception as exc:
         logs.log("finalize_error", "error", map_id=map_id, error=type(exc).__name__)

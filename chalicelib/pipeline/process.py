@@ -15,6 +15,9 @@ from chalicelib import db, logs, storage
 from chalicelib.config import get_settings
 from chalicelib.formats.timer import TimeLimit, TimeLimitExceeded, time_limit
 from chalicelib.pipeline.budget import (
+    CHECKSUM_BYTES_PER_SECOND,
+    CHECKSUM_MEASURE_SECONDS,
+    CHECKSUM_RESERVE_SECONDS,
     INSPECT_CAP_SECONDS,
     MIN_INSPECT_SECONDS,
     MIN_OPTIMIZE_SECONDS,
@@ -184,7 +187,10 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
         # Second line of defence: a map about to be kept must not stay in the lifecycle
         # rule's reach should its S3 event have failed to untag it.
         storage.clear_pending_tag(claim["object_key"], claim.get("object_version"))
-        if external.needed(spooled.size, found.format, settings):
+        unhashed = spooled.sha256 is None
+        if external.needed(spooled.size, found.format, settings) or (
+            unhashed and settings.external_queue_url
+        ):
             # The external system optimizes; the preview is ours, drawn now from the original
             # (the map page shows it while the external job runs, and keeps it after).
             preview = None
@@ -195,6 +201,8 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             with job.step("handoff"):
                 external.hand_off(map_id, lease, claim, spooled, found, settings, preview)
             return "external"
+        if unhashed:
+            found = _checksum_skipped(found, spooled.size, claim, job)
         _progress(map_id, lease, "optimize", 60)
         with job.step("optimize"):
             if spooled.path:
@@ -273,6 +281,8 @@ def _check_declared(claim: dict[str, Any], spooled: Spooled) -> None:
         raise ContentRejected(
             "size_mismatch", "The stored object's size differs from the declared one.", spooled
         )
+    if spooled.sha256 is None:
+        return  # too large to hash here: the external system or the map's metadata says so
     if claim.get("declared_sha256") and claim["declared_sha256"] != spooled.sha256:
         raise ContentRejected(
             "checksum_mismatch", "SHA-256 of the upload differs from the declared one.", spooled
@@ -309,7 +319,8 @@ def _read_in_place(
     workdir: str,
 ) -> tuple[Spooled, Any]:
     """Too large for the disk: stream the SHA-256 from S3 (parallel ranged reads, nothing
-    written) and read the metadata by ranged reads (chalicelib/pipeline/ranged.py)."""
+    written) unless it is too large to hash in time, and read the metadata by ranged reads
+    (chalicelib/pipeline/ranged.py)."""
     from chalicelib.pipeline import ranged
 
     key = claim["object_key"]
@@ -324,10 +335,8 @@ def _read_in_place(
         return storage.read_range(key, start, length, pin=pin)
 
     with job.step("stream"):
-        streamed = ranged.stream_sha256(
-            size, read_at, lambda: job.check("stream"), workers=ranged.STREAM_WORKERS
-        )
-    spooled = Spooled("", streamed.size, streamed.sha256)
+        sha256 = _stream_checksum(map_id, size, read_at, job)
+    spooled = Spooled("", size, sha256)
     _check_declared(claim, spooled)
     job.require("inspect", MIN_INSPECT_SECONDS)
     _progress(map_id, lease, "inspect", 40)
@@ -353,6 +362,66 @@ def _remote_overviews(
         return RangedFile(size, lambda start, n: storage.read_range(key, start, n, pin=pin))
 
     return opener
+
+
+class _TooSlowToHash(Exception):
+    """Hashing the object would not end before the job's checksum deadline."""
+
+
+def _stream_checksum(map_id: str, size: int, read_at: Any, job: Budget) -> str | None:
+    """The object's SHA-256 streamed from S3, or None when it cannot be hashed before the job
+    must move on (CHECKSUM_RESERVE_SECONDS before its deadline): judged up front at
+    CHECKSUM_BYTES_PER_SECOND, then from the rate measured while hashing. Never OutOfTime
+    for size: a file too large to hash is handed on or recorded without its checksum."""
+    from chalicelib.pipeline import ranged
+
+    deadline = job.deadline - CHECKSUM_RESERVE_SECONDS
+    started = time.monotonic()
+    if started + size / CHECKSUM_BYTES_PER_SECOND > deadline:
+        logs.log("checksum_skipped", "warning", map_id=map_id, size=size, reason="estimate")
+        return None
+    hashed = [0]
+
+    def check() -> None:
+        # Runs once per chunk as it is hashed (ranged.stream_sha256 calls it in order).
+        hashed[0] += ranged.STREAM_CHUNK_BYTES
+        now = time.monotonic()
+        elapsed = now - started
+        if now >= deadline or (
+            elapsed >= CHECKSUM_MEASURE_SECONDS
+            and now + (size - hashed[0]) * elapsed / hashed[0] > deadline
+        ):
+            raise _TooSlowToHash
+
+    try:
+        return ranged.stream_sha256(size, read_at, check, workers=ranged.STREAM_WORKERS).sha256
+    except _TooSlowToHash:
+        rate = hashed[0] / max(time.monotonic() - started, 1e-6)
+        logs.log(
+            "checksum_skipped",
+            "warning",
+            map_id=map_id,
+            size=size,
+            reason="measured",
+            hashed=hashed[0],
+            rate_mib_s=round(rate / 2**20, 1),
+        )
+        return None
+
+
+def _checksum_skipped(found: Any, size: int, claim: dict[str, Any], job: Budget) -> Any:
+    """The inspection with the reason the map has no SHA-256 (no external system to hash it)."""
+    from chalicelib.formats.result import Inspection
+
+    budget = round(job.deadline - job.started)
+    reason = (
+        f"The file ({size / 2**30:.1f} GiB) is too large to hash within one processing job "
+        f"({budget} s), and no external processing system is configured to hash it."
+    )
+    if claim.get("declared_sha256"):
+        reason += " The SHA-256 declared with the upload was not verified."
+    metadata = {**found.metadata, "checksum": {"skipped": reason}}
+    return Inspection(found.format, found.media_type, metadata)
 
 
 def _optimization_skipped(found: Any, reason: str) -> Any:

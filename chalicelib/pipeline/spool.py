@@ -15,9 +15,9 @@ from chalicelib.pipeline.budget import Budget
 
 @dataclass(frozen=True)
 class Spooled:
-    path: str
+    path: str  # "" when the file was read in place (too large for the disk)
     size: int
-    sha256: str
+    sha256: str | None  # None when the file was too large to hash within the job's budget
 
 
 class ContentRejected(Exception):

@@ -83,7 +83,10 @@ LANGUAGE sql STABLE AS $$
         'stage', m.stage,
         'title', m.title,
         'format', m.format,
-        'sha256', coalesce(m.sha256, m.declared_sha256),
+        -- Until processed, the checksum declared with the upload; once ready, only the one
+        -- computed (null when the file was too large to hash: metadata.checksum says why).
+        'sha256', CASE WHEN m.status = 'ready' THEN m.sha256
+                       ELSE coalesce(m.sha256, m.declared_sha256) END,
         'status', m.status,
         'preview', CASE WHEN m.status <> 'ready' OR m.preview_key IS NULL THEN NULL
                         ELSE json_build_object('width', m.preview_width, 'height', m.preview_height,

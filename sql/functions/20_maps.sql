@@ -9,7 +9,8 @@ CREATE OR REPLACE FUNCTION api.create_map(p_caller uuid, p_token_version integer
                                           p_default_quota_bytes bigint,
                                           p_multipart_upload_id text DEFAULT NULL,
                                           p_part_size bigint DEFAULT NULL,
-                                          p_part_count integer DEFAULT NULL) RETURNS jsonb
+                                          p_part_count integer DEFAULT NULL,
+                                          p_part_checksum text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     c app.users := app.caller(p_caller, p_token_version);
@@ -36,18 +37,19 @@ BEGIN
     INSERT INTO app.maps (id, owner_id, title, description, filename, visibility, status,
                           declared_size, declared_sha256, size, object_key, request_id,
                           upload_expires_at, uploaded_at, multipart_upload_id, part_size,
-                          part_count)
+                          part_count, part_checksum)
     VALUES (p_id, c.id, p_title, coalesce(p_description, ''), p_filename,
             coalesce(p_visibility, 'private'),
             CASE WHEN p_direct THEN 'uploaded' ELSE 'awaiting_upload' END,
             p_size, p_sha256, CASE WHEN p_direct THEN p_size END, p_object_key, p_request_id,
             CASE WHEN p_direct THEN NULL ELSE now() + make_interval(secs => p_upload_ttl_seconds) END,
-            CASE WHEN p_direct THEN now() END, p_multipart_upload_id, p_part_size, p_part_count)
+            CASE WHEN p_direct THEN now() END, p_multipart_upload_id, p_part_size, p_part_count,
+            p_part_checksum)
     RETURNING * INTO m;
     RETURN app.map_doc(m, c.username);
 END
 $$;
-COMMENT ON FUNCTION api.create_map(uuid, integer, uuid, text, text, text, text, text, bigint, text, boolean, text, integer, integer, bigint, text, bigint, integer)
+COMMENT ON FUNCTION api.create_map(uuid, integer, uuid, text, text, text, text, text, bigint, text, boolean, text, integer, integer, bigint, text, bigint, integer, text)
     IS 'Active members: a new map, uploaded (direct) or awaiting its presigned POST or multipart upload; enforces quota (pending uploads count).';
 
 CREATE OR REPLACE FUNCTION api.get_map(p_caller uuid, p_token_version integer, p_id uuid)

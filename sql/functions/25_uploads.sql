@@ -25,7 +25,7 @@ DECLARE
 BEGIN
     RETURN jsonb_build_object('object_key', m.object_key, 'upload_id', m.multipart_upload_id,
                               'size', m.declared_size, 'part_size', m.part_size,
-                              'part_count', m.part_count,
+                              'part_count', m.part_count, 'checksum_algorithm', m.part_checksum,
                               'expires_at', app.iso(m.upload_expires_at));
 END
 $$;

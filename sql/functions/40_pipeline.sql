@@ -190,8 +190,11 @@ BEGIN
     IF NOT FOUND THEN
         RETURN jsonb_build_object('claimed', false);
     END IF;
+    -- sha256 NULL: the source was too large to hash in Lambda; the result reports it.
     RETURN jsonb_build_object('claimed', true, 'lease_token', m.lease_token,
-                              'request_id', m.request_id, 'media_type', m.media_type);
+                              'request_id', m.request_id, 'media_type', m.media_type,
+                              'format', m.format, 'sha256', m.sha256,
+                              'declared_sha256', m.declared_sha256, 'metadata', m.metadata);
 END
 $$;
 COMMENT ON FUNCTION pipeline.claim_external_result(uuid, uuid, integer)

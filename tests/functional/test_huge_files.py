@@ -4,8 +4,11 @@ SPOOL_LIMIT_BYTES is lowered so that small files take that path."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,7 +17,7 @@ import requests
 
 from chalicelib.formats.inspect import inspect_file
 from tests import samples
-from tests.conftest import GEOJSON, body
+from tests.conftest import BUCKET, GEOJSON, body
 
 
 @pytest.fixture
@@ -214,3 +217,172 @@ def test_geotiff_over_the_limit_without_overviews_has_no_preview(
     doc = _upload(pipeline, users, data, "ortho.tif")
     assert doc["status"] == "ready"
     assert doc["preview"] is None
+
+
+# Files too large to hash within one job: never failed for size. Hashing is skipped up front
+# (estimate) or given up (measured rate), and the external system hashes them when configured.
+
+
+@pytest.fixture
+def unhashable(monkeypatch, no_disk):
+    """Every upload is too large to hash within the job at the assumed rate."""
+    from chalicelib.pipeline import process
+
+    monkeypatch.setattr(process, "CHECKSUM_BYTES_PER_SECOND", 1e-3)
+    return no_disk
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str | None) -> Iterator[None]:
+    """The setting changed for the block; restored before the settings cache is cleared, so
+    that no later fixture's teardown caches the changed one."""
+    from chalicelib import config
+
+    saved = os.environ.get(name)
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+    config.get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+        config.get_settings.cache_clear()
+
+
+@pytest.fixture
+def no_external():
+    with _env("EXTERNAL_QUEUE_URL", None):
+        yield
+
+
+def test_too_large_to_hash_ends_ready_with_the_reason(
+    pipeline, users, unhashable, no_external, tmp_path, capsys
+):
+    data = _big_geotiff(tmp_path / "ortho.tif")
+    doc = _upload(pipeline, users, data, "ortho.tif", sha256=hashlib.sha256(data).hexdigest())
+    assert (doc["status"], doc["error"]) == ("ready", None), doc
+    # No checksum is claimed that was not computed: not even the declared one.
+    assert doc["sha256"] is None
+    assert doc["variants"]["original"].get("sha256") is None
+    skipped = doc["metadata"]["checksum"]["skipped"]
+    assert "too large to hash within one processing job" in skipped
+    assert "no external processing system" in skipped
+    assert "declared with the upload was not verified" in skipped
+    # What could be read was read: the metadata by ranged reads, none of the pixels.
+    assert doc["format"] == "geotiff"
+    assert doc["metadata"]["bbox"] == pytest.approx([6.0, 45.976, 7.024, 47.0])
+    assert sum(n for _, n in unhashable) < len(data) / 20
+    assert '"event": "checksum_skipped"' in capsys.readouterr().out
+
+
+def test_hashing_slower_than_the_job_allows_is_given_up(
+    pipeline, users, no_disk, no_external, monkeypatch, tmp_path, capsys
+):
+    import time as _time
+
+    from chalicelib import storage
+    from chalicelib.pipeline import process as job_pipeline
+    from chalicelib.pipeline import ranged
+
+    monkeypatch.setattr(ranged, "STREAM_CHUNK_BYTES", 64 * 1024)
+    monkeypatch.setattr(job_pipeline, "CHECKSUM_MEASURE_SECONDS", 0.1)
+    recording = storage.read_range
+
+    def slow(key: str, start: int, length: int, **kwargs: Any) -> bytes:
+        _time.sleep(0.3)
+        return recording(key, start, length, **kwargs)
+
+    monkeypatch.setattr(storage, "read_range", slow)
+    data = _big_geotiff(tmp_path / "ortho.tif")
+    # The job has 21 s: hashing must end 20 s before, and S3 answers each read in 0.3 s.
+    with _env("JOB_BUDGET_SECONDS", "21"):
+        doc = _upload(pipeline, users, data, "ortho.tif")
+    assert (doc["status"], doc["sha256"]) == ("ready", None), doc
+    assert "too large to hash" in doc["metadata"]["checksum"]["skipped"]
+    assert doc["metadata"]["width"] == 1024
+    hashed = sum(n for _, n in no_disk if n == 64 * 1024)
+    assert 0 < hashed < len(data) / 2  # given up early, from the measured rate
+    skipped = [line for line in capsys.readouterr().out.splitlines() if "checksum_skipped" in line]
+    assert len(skipped) == 1 and '"reason": "measured"' in skipped[0]
+
+
+def _external_round(pipeline, stack, map_id, **worker):
+    from tests import external_worker
+    from tests.events import s3_object_created
+
+    (job,) = external_worker.take_jobs(pipeline.sqs, stack["external_url"])
+    assert job["map_id"] == map_id
+    result = external_worker.run_job(pipeline.s3, job, **worker)
+    event = s3_object_created(BUCKET, job["output"]["result_key"], len(result))
+    pipeline.client.lambda_.invoke("on_upload", event)
+    assert pipeline.process_all() == {"batchItemFailures": []}
+    return job
+
+
+@pytest.mark.parametrize(
+    ("maker", "filename", "task", "variant"),
+    [
+        (None, "trails.geojson", "gzip", "gzip"),
+        (samples.make_pmtiles, "tiles.pmtiles", "sha256", None),
+    ],
+)
+def test_too_large_to_hash_is_hashed_by_the_external_system(
+    pipeline, users, stack, unhashable, tmp_path, maker, filename, task, variant
+):
+    path = tmp_path / filename
+    if maker:
+        maker(path)
+    else:
+        path.write_bytes(GEOJSON)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    users.create("alice")
+    alice = users.headers("alice")
+    created = body(pipeline.create_presigned(alice, filename=filename, size=len(data), sha256=sha))
+    map_id = created["map"]["id"]
+    assert pipeline.post_to_s3(created["upload"], data) in (200, 201, 204)
+    pipeline.deliver_s3(map_id)
+    assert pipeline.process_all() == {"batchItemFailures": []}
+    waiting = body(pipeline.get(map_id, alice))
+    assert (waiting["status"], waiting["stage"]) == ("processing", "external"), waiting
+
+    job = _external_round(pipeline, stack, map_id)
+    assert job["task"] == task
+    assert job["report_source_sha256"] is True and job["source"]["sha256"] is None
+    doc = body(pipeline.get(map_id, alice))
+    assert (doc["status"], doc["sha256"]) == ("ready", sha), doc
+    assert "checksum" not in doc["metadata"]
+    assert (doc["variants"].get("optimized") or {}).get("kind") == variant
+    left = pipeline.s3.list_objects_v2(Bucket=BUCKET, Prefix=f"maps/{map_id}/external/")
+    assert left.get("KeyCount", 0) == (1 if variant else 0)  # a checksum result is not kept
+
+
+def test_external_checksum_other_than_the_declared_one_is_rejected(
+    pipeline, users, stack, unhashable
+):
+    doc = _upload(pipeline, users, GEOJSON, "a.geojson", sha256=hashlib.sha256(b"x").hexdigest())
+    assert doc["stage"] == "external", doc
+    _external_round(pipeline, stack, doc["id"])
+    alice = users.headers("alice")
+    doc = body(pipeline.get(doc["id"], alice))
+    assert (doc["status"], doc["error"]["code"]) == ("rejected", "checksum_mismatch")
+    assert doc["sha256"] == hashlib.sha256(GEOJSON).hexdigest()
+
+
+def test_external_result_without_the_checksum_is_ready_with_the_reason(
+    pipeline, users, stack, unhashable
+):
+    waiting = _upload(pipeline, users, GEOJSON, "a.geojson")
+    _external_round(pipeline, stack, waiting["id"], source_sha256="")
+    doc = body(pipeline.get(waiting["id"], users.headers("alice")))
+    assert (doc["status"], doc["sha256"]) == ("ready", None), doc
+    assert "did not report its SHA-256" in doc["metadata"]["checksum"]["skipped"]
+    # The inspection's findings stay as they were recorded at the hand-off.
+    assert {k: v for k, v in doc["metadata"].items() if k != "checksum"} == waiting["metadata"]
+    assert doc["format"] == "geojson"
+    assert doc["variants"]["optimized"]["kind"] == "gzip"

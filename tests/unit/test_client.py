@@ -1,8 +1,10 @@
 """The mapstock client's parts that need no stack: private files, part retries against a fake
-S3 on loopback (failures, an expired URL), checksum verification, plain progress lines."""
+S3 on loopback (failures, an expired URL, a part damaged on the way), part checksums, checksum
+verification, plain progress lines."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -62,28 +64,41 @@ def test_token_and_records_are_private(tmp_path, monkeypatch):
 
 
 class FakeS3(http.server.BaseHTTPRequestHandler):
-    """PUT /partN: scripted answers first (e.g. 500, 403), then 200 with an ETag."""
+    """PUT /partN: scripted answers first (e.g. 500, 403, or "damaged": the bytes arrive
+    changed), then 200 with an ETag. As S3, a PUT carrying x-amz-checksum-sha256 is refused
+    (400 BadDigest) when the bytes that arrived do not match it."""
 
-    script: dict[int, list[int]]
+    script: dict[int, list[int | str]]
     received: dict[int, bytes]
+    checksums: dict[int, str | None]
     lock = threading.Lock()
 
     def do_PUT(self) -> None:
         number = int(self.path.split("?")[0].removeprefix("/part"))
         length = int(self.headers["Content-Length"])
         body = self.rfile.read(length)
+        given = self.headers.get("x-amz-checksum-sha256")
         with self.lock:
             answers = self.script.get(number, [])
             status = answers.pop(0) if answers else 200
+            if status == "damaged":
+                body, status = bytes([body[0] ^ 1]) + body[1:], 200
             if len(body) != length:  # the client stopped half-way: S3 keeps nothing
                 status = 400
+            if given and given != base64.b64encode(hashlib.sha256(body).digest()).decode():
+                status = 400
+                reply = b"<Error><Code>BadDigest</Code></Error>"
+            else:
+                reply = b""
             if status == 200:
                 self.received[number] = body
-        self.send_response(status)
+                self.checksums[number] = given
+        self.send_response(int(status))
         if status == 200:
             self.send_header("ETag", f'"{hashlib.md5(body).hexdigest()}"')  # noqa: S324
-        self.send_header("Content-Length", "0")
+        self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
+        self.wfile.write(reply)
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -91,7 +106,7 @@ class FakeS3(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_s3() -> Iterator[tuple[str, type[FakeS3]]]:
-    handler = type("Handler", (FakeS3,), {"script": {}, "received": {}})
+    handler = type("Handler", (FakeS3,), {"script": {}, "received": {}, "checksums": {}})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -105,15 +120,19 @@ class FakeApi:
 
     def __init__(self, base: str, ttl_seconds: float = 900):
         self.base, self.ttl, self.asked = base, ttl_seconds, []
+        self.checksums_asked: list[dict[str, str]] = []
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         numbers = kwargs["json"]["part_numbers"]
+        checksums = kwargs["json"].get("checksums_sha256", {})
         self.asked.append(numbers)
+        self.checksums_asked.append(checksums)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.ttl)
         at = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
         return {
             "parts": [
                 {"part_number": n, "url": f"{self.base}/part{n}?try={len(self.asked)}",
+                 "headers": {"x-amz-checksum-sha256": checksums[str(n)]} if checksums else {},
                  "expires_at": at}
                 for n in numbers
             ]
@@ -177,6 +196,48 @@ def test_a_part_that_keeps_failing_stops_the_upload(tmp_path, fake_s3, monkeypat
     finally:
         os.close(fd)
     assert 3 not in handler.received  # the others stopped
+
+
+def test_parts_carry_their_sha256_read_once_and_a_damaged_part_is_sent_again(
+    tmp_path, fake_s3, monkeypatch
+):
+    base, handler = fake_s3
+    monkeypatch.setattr("mapstock_client.parts.backoff", lambda attempt: 0.01)
+    monkeypatch.setattr("mapstock_client.parts.CHUNK", 300)  # several reads per part
+    data = os.urandom(5 * 1000 + 3)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    layout = Layout(len(data), 1000, 6)
+    handler.script.update({3: ["damaged"], 5: [500]})
+    read: list[int] = []
+    real_preadv = os.preadv
+
+    def counting_preadv(fd: int, buffers: list[Any], offset: int) -> int:
+        got = real_preadv(fd, buffers, offset)
+        read.append(got)
+        return got
+
+    monkeypatch.setattr("mapstock_client.parts.os.preadv", counting_preadv)
+    api, counter, log = FakeApi(base), Counter(), []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        sender = PartSender(api, MAP_ID, fd, layout, counter, 2, log.append, checksums=True)
+        etags = sender.run([1, 2, 3, 4, 5, 6])
+    finally:
+        os.close(fd)
+    for n in range(1, 7):
+        offset, length = layout.span(n)
+        part = data[offset : offset + length]
+        assert handler.received[n] == part
+        assert etags[n] == hashlib.md5(part).hexdigest()  # noqa: S324
+        assert handler.checksums[n] == base64.b64encode(hashlib.sha256(part).digest()).decode()
+    # Each part's URL is signed for its checksum: asked for one part at a time, with it.
+    assert sorted(n for batch in api.asked for n in batch) == [1, 2, 3, 3, 4, 5, 6]
+    assert all(set(c) == {str(b[0])} for b, c in zip(api.asked, api.checksums_asked, strict=True))
+    # The file is read once, but for the part S3 refused as damaged (read again).
+    assert sum(read) == len(data) + 1000
+    assert counter.done == len(data)
+    assert sum("BadDigest" in line for line in log) == 1
 
 
 def test_layout_spans_cover_the_file_exactly():

@@ -6,11 +6,23 @@ import functools
 from typing import Any
 
 from chalicelib import errors, rules
-from chalicelib.web import inputs
+from chalicelib.web import inputs, part_checksums
 from chalicelib.web.openapi.fields import object_schema, query_parameters
 
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
+_PART_SHA256 = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9+/]{43}=$",
+    "description": "A part's SHA-256 digest in base64, as S3's x-amz-checksum-sha256 takes it.",
+}
+_CHECKSUM_ALGORITHM = {
+    "type": ["string", "null"],
+    "enum": [*part_checksums.ALGORITHMS, None],
+    "description": "SHA256: the upload was created with S3's per-part SHA-256 checksums; every "
+    "part URL is then asked for with the part's checksum (checksums_sha256) and its PUT "
+    "carries it as x-amz-checksum-sha256. null: parts go without.",
+}
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -106,6 +118,7 @@ SCHEMAS: dict[str, Any] = {
                             "method": {"const": "multipart"},
                             "part_size": {"type": "integer", "minimum": 1},
                             "part_count": {"type": "integer", "minimum": 1, "maximum": 10000},
+                            "checksum_algorithm": _CHECKSUM_ALGORITHM,
                             "expires_at": {"type": "string", "format": "date-time"},
                         },
                     },
@@ -126,6 +139,12 @@ SCHEMAS: dict[str, Any] = {
                         "part_number": {"type": "integer"},
                         "size": {"type": "integer"},
                         "url": {"type": "string"},
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                            "description": "Headers the PUT must carry as given (signed into "
+                            "the URL): x-amz-checksum-sha256 for an upload with checksums.",
+                        },
                         "expires_at": {"type": "string", "format": "date-time"},
                     },
                 },
@@ -140,6 +159,7 @@ SCHEMAS: dict[str, Any] = {
             "size": {"type": "integer"},
             "part_size": {"type": "integer"},
             "part_count": {"type": "integer"},
+            "checksum_algorithm": _CHECKSUM_ALGORITHM,
             "expires_at": _TIME,
             "parts": {
                 "type": "array",
@@ -150,6 +170,11 @@ SCHEMAS: dict[str, Any] = {
                         "part_number": {"type": "integer"},
                         "size": {"type": "integer"},
                         "etag": {"type": "string"},
+                        "checksum_sha256": {
+                            **_PART_SHA256,
+                            "description": "The part's SHA-256 as S3 holds it (uploads with "
+                            "checksums, where S3 reports it).",
+                        },
                     },
                 },
             },
@@ -247,7 +272,15 @@ def _paths() -> dict[str, Any]:
     done_parts = {
         "type": "array",
         "items": _object(
-            {"part_number": part, "etag": {"type": "string"}}, ["part_number", "etag"]
+            {
+                "part_number": part,
+                "etag": {"type": "string"},
+                "checksum_sha256": {
+                    **_PART_SHA256,
+                    "description": "Optional: checked against the checksum S3 holds.",
+                },
+            },
+            ["part_number", "etag"],
         ),
     }
     form = object_schema(inputs.MAP_CHANGE)
@@ -386,7 +419,16 @@ def _paths() -> dict[str, Any]:
                                 "minItems": 1,
                                 "maxItems": 100,
                                 "uniqueItems": True,
-                            }
+                            },
+                            part_checksums.FIELD: {
+                                "type": "object",
+                                "propertyNames": {"pattern": "^[1-9][0-9]{0,4}$"},
+                                "additionalProperties": _PART_SHA256,
+                                "description": "Required for an upload created with "
+                                'checksum_algorithm "SHA256" (forbidden otherwise): each '
+                                "asked part's SHA-256 in base64, by part number; it is signed "
+                                "into the part's URL.",
+                            },
                         },
                         ["part_numbers"],
                     )

@@ -13,6 +13,7 @@ from chalice import Blueprint, Response
 from chalicelib import db, errors, logs, storage
 from chalicelib.auth import Caller
 from chalicelib.config import get_settings
+from chalicelib.web import part_checksums
 from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
 from chalicelib.web.fields import parse_map_id
@@ -83,9 +84,10 @@ def create(
     size = int(fields["size"])
     part_size = part_size_for(size, settings.multipart_part_bytes)
     part_count = math.ceil(size / part_size)
+    checksum = fields.get("checksum_algorithm")
     map_id = str(uuid.uuid4())
     key = storage.original_key(map_id)
-    upload_id = storage.create_multipart(key)
+    upload_id = storage.create_multipart(key, checksum)
     ttl = settings.upload_expiry_hours * 3600
     try:
         doc = create_row(
@@ -98,6 +100,7 @@ def create(
             p_multipart_upload_id=upload_id,
             p_part_size=part_size,
             p_part_count=part_count,
+            p_part_checksum=checksum,
             p_upload_ttl_seconds=ttl,
         )
     except BaseException:
@@ -107,6 +110,7 @@ def create(
         "method": "multipart",
         "part_size": part_size,
         "part_count": part_count,
+        "checksum_algorithm": checksum,
         "expires_at": _iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl)),
     }
     logs.log("map_created", map_id=map_id, size=size, form="multipart", parts=part_count)
@@ -133,11 +137,11 @@ def _size_of(upload: dict[str, Any], part_number: int) -> int:
 
 
 def _part_numbers(doc: dict[str, Any], part_count: int) -> list[int]:
-    if set(doc) != {"part_numbers"}:
-        extra = sorted(set(doc) - {"part_numbers"})
-        raise errors.invalid(
-            f"{extra[0][:64]}: unknown field." if extra else "part_numbers: required."
-        )
+    extra = sorted(set(doc) - {"part_numbers", part_checksums.FIELD})
+    if extra:
+        raise errors.invalid(f"{extra[0][:64]}: unknown field.")
+    if "part_numbers" not in doc:
+        raise errors.invalid("part_numbers: required.")
     numbers = doc["part_numbers"]
     if not isinstance(numbers, list) or not numbers:
         raise errors.invalid("part_numbers: must be a non-empty list of part numbers.")
@@ -153,11 +157,13 @@ def _part_numbers(doc: dict[str, Any], part_count: int) -> list[int]:
 
 @bp.route("/maps/{map_id}/upload/parts", methods=["POST"], content_types=["application/json"])
 def part_urls(map_id: str) -> Response:
-    """Owner: presigned PUT URLs for up to 100 parts (signed now, short-lived)."""
+    """Owner: presigned PUT URLs for up to 100 parts (signed now, short-lived), each with the
+    headers its PUT must carry (the part's checksum, for an upload created with them)."""
     caller = _caller()
     doc = json_body(bp.current_request)
     upload = _upload(caller, map_id)
     numbers = _part_numbers(doc, int(upload["part_count"]))
+    checksums = part_checksums.for_urls(doc, numbers, upload.get("checksum_algorithm"))
     expires_at = _iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=PART_URL_TTL_SECONDS))
     parts = [
         {
@@ -169,7 +175,9 @@ def part_urls(map_id: str) -> Response:
                 n,
                 _size_of(upload, n),
                 PART_URL_TTL_SECONDS,
+                checksums.get(n),
             ),
+            "headers": part_checksums.headers_for(checksums.get(n)),
             "expires_at": expires_at,
         }
         for n in numbers
@@ -196,27 +204,37 @@ def upload_state(map_id: str) -> Response:
             "size": upload["size"],
             "part_size": upload["part_size"],
             "part_count": upload["part_count"],
+            "checksum_algorithm": upload.get("checksum_algorithm"),
             "expires_at": upload["expires_at"],
             "parts": _held_parts(upload),
         }
     )
 
 
+_COMPLETE_KEYS = ({"part_number", "etag"}, {"part_number", "etag", "checksum_sha256"})
+
+
 def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The client's part list against S3's: all parts, in order, the ETags S3 holds, the right
-    sizes; raises ApiError 400 naming what is wrong (the upload stays resumable)."""
+    """The client's part list against S3's: all parts, in order, the ETags (and checksums,
+    when given) S3 holds, the right sizes; raises ApiError 400 naming what is wrong (the upload
+    stays resumable). Returns the parts to complete with, with their checksums."""
     if set(doc) != {"parts"} or not isinstance(doc["parts"], list):
         raise errors.invalid("parts: required, a list of {part_number, etag}.")
     given: dict[int, str] = {}
+    claimed: dict[int, str] = {}
     for item in doc["parts"]:
-        if not isinstance(item, dict) or set(item) != {"part_number", "etag"}:
-            raise errors.invalid("parts: each item is {part_number, etag}.")
+        if not isinstance(item, dict) or not _COMPLETE_KEYS[0] <= set(item) <= _COMPLETE_KEYS[1]:
+            raise errors.invalid("parts: each item is {part_number, etag, checksum_sha256?}.")
         n, etag = item["part_number"], item["etag"]
         if isinstance(n, bool) or not isinstance(n, int) or not isinstance(etag, str):
             raise errors.invalid("parts: part_number is an integer, etag a string.")
         if n in given:
             raise errors.invalid(f"parts: part {n} is listed twice.")
         given[n] = etag.strip().strip('"')
+        if "checksum_sha256" in item:
+            if not part_checksums.is_sha256_base64(item["checksum_sha256"]):
+                raise errors.invalid(f"parts: part {n}'s checksum_sha256 is not base64 SHA-256.")
+            claimed[n] = item["checksum_sha256"]
     count = int(upload["part_count"])
     if list(given) != sorted(given):
         raise errors.invalid("parts: list them in ascending part_number order.")
@@ -227,7 +245,10 @@ def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[st
         raise errors.invalid(f"parts: part {extra[0]} is not in this upload (1..{count}).")
     if missing:
         raise errors.invalid(f"parts: part {missing[0]} is missing ({len(missing)} in all).")
+    if claimed and upload.get("checksum_algorithm") is None:
+        raise errors.invalid("parts: this upload was created without part checksums.")
     held = {p["part_number"]: p for p in _held_parts(upload)}
+    parts = []
     for n in expected:
         part = held.get(n)
         if part is None:
@@ -238,7 +259,14 @@ def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[st
             raise errors.invalid(
                 f"parts: part {n} holds {part['size']} bytes, expected {_size_of(upload, n)}."
             )
-    return [{"part_number": n, "etag": given[n]} for n in expected]
+        stored = part.get("checksum_sha256")
+        if stored and n in claimed and claimed[n] != stored:
+            raise errors.invalid(f"parts: part {n}'s checksum_sha256 is not the one S3 holds.")
+        # Completing an upload made with checksums needs each part's: the one S3 holds (what
+        # ListParts reports), else the client's (S3 then compares it with its own).
+        checksum = stored or claimed.get(n)
+        parts.append({"part_number": n, "etag": given[n], "checksum_sha256": checksum})
+    return parts
 
 
 @bp.route("/maps/{map_id}/upload/complete", methods=["POST"], content_types=["application/json"])
@@ -252,8 +280,9 @@ def complete(map_id: str) -> Response:
     upload = _upload(caller, map_id)
     parts = _check_complete(doc, upload)
     done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
-    found = storage.head(upload["object_key"], done.get("VersionId"))
-    size = int(found["ContentLength"]) if found else int(upload["size"])
+    # Every part's size was checked against S3's list: the object is the declared size (and
+    # its S3 event checks the stored one again), so no HEAD request is needed for it.
+    size = int(upload["size"])
     version = done.get("VersionId") if done.get("VersionId") not in (None, "null") else None
     result = db.call(
         "api.finish_multipart",
