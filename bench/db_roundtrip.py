@@ -3,7 +3,7 @@
 Times `db.call('api.get_map', …)` (a public map read by a guest: the function's cheapest real
 path) the way the app makes it (literals inlined, one simple-query message), next to pg8000's
 parameterised run() (unnamed prepare/bind/execute) and a named prepared statement, all against a
-bare `SELECT 1`. Target: db.call p50 <= 2.5x SELECT 1.
+bare `SELECT 1`, the calls of all four taking turns. Target: db.call p50 <= 2.5x SELECT 1.
 
     .venv/bin/python bench/db_roundtrip.py [calls]      (DATABASE_URL, else an embedded server)
 """
@@ -28,14 +28,20 @@ from chalicelib.migrate import migrate  # noqa: E402
 from devstack.postgres import LocalPostgres  # noqa: E402
 
 
-def _timings(run: Callable[[], Any], calls: int) -> list[float]:
-    for _ in range(200):  # warm the connection, the plan cache and the CPU
-        run()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
+def _timings(cases: dict[str, Callable[[], Any]], calls: int) -> dict[str, list[float]]:
+    """`calls` timings of each case, the cases taking turns call by call (in a rotating order),
+    so that a machine busy with other work slows them all alike and the ratios hold."""
+    for run in cases.values():
+        for _ in range(200):  # warm the connection, the plan cache and the CPU
+            run()
+    labels = list(cases)
+    samples: dict[str, list[float]] = {label: [] for label in labels}
+    for i in range(calls):
+        turn = i % len(labels)
+        for label in labels[turn:] + labels[:turn]:
+            started = time.perf_counter()
+            cases[label]()
+            samples[label].append((time.perf_counter() - started) * 1000)
     return samples
 
 
@@ -79,8 +85,7 @@ def measure(url: str, calls: int) -> None:
         "named prepared statement api.get_map": lambda: prepared.run(**args),
     }
     p50 = {}
-    for label, run in cases.items():
-        samples = _timings(run, calls)
+    for label, samples in _timings(cases, calls).items():
         p50[label] = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
         print(f"{label:<42} p50 {p50[label]:6.3f} ms   p90 {p90:6.3f} ms   (n={calls})")

@@ -25,6 +25,7 @@ LAMBDA_UNZIPPED_CAP = 250 * 1000 * 1000  # bytes, function + layers
 OUTPUTS = {
     "ProcessingQueueUrl": "https://sqs.example/123/q",
     "DatabaseSecretArn": "arn:secret:database",
+    "PipelineDatabaseSecretArn": "arn:secret:pipeline-database",
     "JwtSecretArn": "arn:secret:jwt",
     "ExternalQueueUrl": "https://sqs.example/123/x",
 }

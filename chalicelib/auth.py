@@ -11,10 +11,9 @@ import jwt
 
 from chalicelib import errors
 from chalicelib.config import get_settings, jwt_secret
+from chalicelib.rules import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES
 
 BCRYPT_ROUNDS = 12
-MIN_PASSWORD_BYTES = 8
-MAX_PASSWORD_BYTES = 72  # bcrypt's limit: longer passwords are refused, never truncated
 ISSUER = "mapstock"
 AUDIENCE = "mapstock-api"
 ALGORITHM = "HS256"
@@ -40,8 +39,8 @@ def password_problem(password: str) -> str | None:
         size = len(password.encode("utf-8"))
     except UnicodeEncodeError:
         return "password: must be valid Unicode text."
-    if size < MIN_PASSWORD_BYTES or size > MAX_PASSWORD_BYTES:
-        return f"password: must be {MIN_PASSWORD_BYTES} to {MAX_PASSWORD_BYTES} bytes (UTF-8)."
+    if size < PASSWORD_MIN_BYTES or size > PASSWORD_MAX_BYTES:
+        return f"password: must be {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes (UTF-8)."
     return None
 
 

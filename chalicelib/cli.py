@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import auth, errors
-from chalicelib.web.fields import ROLES, parse_datetime, parse_int
+from chalicelib.rules import ROLES
+from chalicelib.web.fields import check_value, parse_datetime, parse_int
+from chalicelib.web.inputs import USERNAME
 
 # While `make run` is up it writes the local stack's settings here (git-ignored).
 LOCAL_ENV_FILE = Path(".local") / "run" / "env.json"
@@ -107,12 +109,13 @@ def cmd_migrate(args: argparse.Namespace) -> str:
 
 
 def cmd_user_create(args: argparse.Namespace) -> str:
+    username = check_value("username", args.username, USERNAME)  # as POST /v1/users checks it
     until = _active_until(args)
     password_hash = auth.hash_password(_read_password())
     user = _call(
         _connect(),
         "ops.create_user",
-        p_username=args.username,
+        p_username=username,
         p_password_hash=password_hash,
         p_role=args.role,
         p_active_until=until,
@@ -164,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create a user (password from MAPSTOCK_PASSWORD or stdin)"
     )
     create.add_argument("username")
-    create.add_argument("--role", choices=ROLES, default="member")
+    create.add_argument("--role", choices=ROLES)  # none: the database's default
     until = create.add_mutually_exclusive_group()
     until.add_argument("--active-until", metavar="YYYY-MM-DD")
     until.add_argument("--days", metavar="N")

@@ -180,3 +180,29 @@ def get_settings() -> Settings:
         login_max_per_account_ip=_int("LOGIN_MAX_PER_ACCOUNT_IP", 10, minimum=1),
         login_max_per_ip=_int("LOGIN_MAX_PER_IP", 100, minimum=1),
     )
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    basemap_style: str | None  # an online MapLibre style URL replacing the shipped world outline
+    basemap_origins: tuple[str, ...]  # origins that style's tiles, sprites and glyphs come from
+
+
+def web_settings() -> WebSettings:
+    """The web application's settings (read per call: two environment lookups); raises
+    ConfigError for a style or origin that is not an http(s) URL."""
+    from urllib.parse import urlsplit
+
+    style = os.environ.get("MAPSTOCK_BASEMAP_STYLE", "").strip() or None
+    extra = os.environ.get("MAPSTOCK_BASEMAP_ORIGINS", "").split()
+    origins = []
+    for url in ([style] if style else []) + extra:
+        parts = urlsplit(url)
+        if (
+            parts.scheme not in ("https", "http")
+            or not parts.netloc
+            or any(c in url for c in "; ,'\"")
+        ):
+            raise ConfigError("MAPSTOCK_BASEMAP_STYLE / MAPSTOCK_BASEMAP_ORIGINS: http(s) URLs")
+        origins.append(f"{parts.scheme}://{parts.netloc}")
+    return WebSettings(basemap_style=style, basemap_origins=tuple(dict.fromkeys(origins)))

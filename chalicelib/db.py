@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -95,6 +96,9 @@ class _Pool:
     def take(self) -> pg8000.native.Connection:
         """An idle connection, or a new one; raises ApiError 503 when none frees up in time
         or the database cannot be reached."""
+        with self._changed:
+            if self._idle:  # the usual case, served without reading the clock or settings
+                return self._idle.pop()
         settings = get_settings()
         deadline = time.monotonic() + settings.db_timeout_seconds
         with self._changed:
@@ -145,11 +149,13 @@ def _pool(schema: str) -> _Pool:
     """The pool of the role that may execute `schema`'s functions; raises ConfigError when its
     setting is missing."""
     url = database_url(_CREDENTIALS[schema])
-    with _pools_lock:
-        pool = _pools.get(url)
-        if pool is None:
-            pool = _pools[url] = _Pool(url, POOL_SIZE)
-        return pool
+    pool = _pools.get(url)  # a dict read is atomic: the lock only guards creating one
+    if pool is None:
+        with _pools_lock:
+            pool = _pools.get(url)
+            if pool is None:
+                pool = _pools[url] = _Pool(url, POOL_SIZE)
+    return pool
 
 
 @contextlib.contextmanager
@@ -208,6 +214,9 @@ def literal(value: Any, name: str = "value") -> str:
     PostgreSQL cannot hold (NUL, lone surrogates) and TypeError for other Python types."""
     if value is None:
         return "NULL"
+    if type(value) is str:  # the most frequent argument (ids, names, text)
+        text = _text(value, name)
+        return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
@@ -231,6 +240,19 @@ def literal(value: Any, name: str = "value") -> str:
     return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
+@functools.lru_cache(maxsize=256)
+def _statement(
+    function: str, names: tuple[str, ...]
+) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(schema, "SELECT function(", [("name => ", name without p_), …]) for a call's shape,
+    checked once per shape (a process makes a few dozen); raises ValueError for anything but
+    a schema-qualified function name and plain argument names."""
+    if not _FUNCTION_NAME.match(function) or not all(_ARG_NAME.match(a) for a in names):
+        raise ValueError(f"not a stored function call: {function}")
+    params = tuple((f"{a} => ", a.removeprefix("p_")) for a in names)
+    return function.split(".", 1)[0], f"SELECT {function}(", params
+
+
 def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     """Run `SELECT function(arg => :arg, …)` in one round trip and return its single value.
 
@@ -242,13 +264,12 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     bare socket error, where the outcome is unknown: only for calls safe to repeat (reads and
     conditional state changes).
     """
-    if not _FUNCTION_NAME.match(function) or not all(_ARG_NAME.match(a) for a in args):
-        raise ValueError(f"not a stored function call: {function}")
-    sql = "SELECT {}({})".format(
-        function,
-        ", ".join(f"{a} => {literal(v, a.removeprefix('p_'))}" for a, v in args.items()),
+    schema, head, params = _statement(function, tuple(args))
+    sql = head + ", ".join(
+        [p + literal(v, label) for (p, label), v in zip(params, args.values(), strict=True)]
     )
-    pool = _pool(function.split(".", 1)[0])
+    sql += ")"
+    pool = _pool(schema)
     for attempt in range(2):
         last = attempt == 1
         conn = pool.take()

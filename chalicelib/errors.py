@@ -1,8 +1,29 @@
-"""The ApiError family and the one table that turns SQLSTATEs into HTTP errors."""
+"""The ApiError family, the one list of error codes, and the one table that turns SQLSTATEs
+into HTTP errors."""
 
 from __future__ import annotations
 
 from chalice import ChaliceUnhandledError
+
+# Every `code` a client can receive, with its HTTP status (each code has exactly one). The
+# OpenAPI document's Error schema lists these; tests/functional/test_rules.py checks that the
+# code raises no other.
+CODES: dict[str, int] = {
+    "invalid_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "subscription_inactive": 403,
+    "quota_exceeded": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "not_ready": 409,
+    "conflict": 409,
+    "too_large": 413,
+    "unsupported_media_type": 415,
+    "too_many_requests": 429,
+    "internal": 500,
+    "unavailable": 503,
+}
 
 
 class ApiError(ChaliceUnhandledError):
@@ -46,24 +67,24 @@ def unavailable(message: str = "Service temporarily unavailable, retry shortly."
 
 
 # Stored functions raise these SQLSTATEs (class "MS" is ours); standard classes follow PostgREST.
-SQLSTATE_ERRORS: dict[str, tuple[int, str]] = {
-    "MS400": (400, "invalid_request"),
-    "MS401": (401, "unauthorized"),
-    "MS403": (403, "forbidden"),
-    "MSSUB": (403, "subscription_inactive"),
-    "MSQTA": (403, "quota_exceeded"),
-    "MS404": (404, "not_found"),
-    "MSNRD": (409, "not_ready"),
-    "MS409": (409, "conflict"),
-    "MS413": (413, "too_large"),
-    "23505": (409, "conflict"),
-    "23514": (400, "invalid_request"),
-    "22001": (400, "invalid_request"),
-    "22P02": (400, "invalid_request"),
-    "22007": (400, "invalid_request"),
-    "22008": (400, "invalid_request"),
-    "42501": (403, "forbidden"),
-    "57014": (503, "unavailable"),
+SQLSTATE_ERRORS: dict[str, str] = {
+    "MS400": "invalid_request",
+    "MS401": "unauthorized",
+    "MS403": "forbidden",
+    "MSSUB": "subscription_inactive",
+    "MSQTA": "quota_exceeded",
+    "MS404": "not_found",
+    "MSNRD": "not_ready",
+    "MS409": "conflict",
+    "MS413": "too_large",
+    "23505": "conflict",
+    "23514": "invalid_request",
+    "22001": "invalid_request",
+    "22P02": "invalid_request",
+    "22007": "invalid_request",
+    "22008": "invalid_request",
+    "42501": "forbidden",
+    "57014": "unavailable",
 }
 
 
@@ -77,11 +98,11 @@ GENERIC_MESSAGES = {
 def from_sqlstate(sqlstate: str, message: str) -> ApiError | None:
     """The ApiError for a SQLSTATE, or None when it is not a client's fault (a bug: 500)."""
     if sqlstate in SQLSTATE_ERRORS:
-        status, code = SQLSTATE_ERRORS[sqlstate]
+        code = SQLSTATE_ERRORS[sqlstate]
         if not sqlstate.startswith("MS"):
             # Standard errors' texts name tables and constraints: not for clients.
             message = GENERIC_MESSAGES.get(code, message)
-        return ApiError(status, code, message)
+        return ApiError(CODES[code], code, message)
     if sqlstate.startswith(("08", "53", "57P")):
         return unavailable()
     return None

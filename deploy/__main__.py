@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
         "--layer-zip",
         type=Path,
         default=_env("MAPSTOCK_LAYER_ZIP"),
-        help="a prebuilt processing layer zip (default: build requirements-processing.txt)",
+        help="a prebuilt processing layer zip (default: build requirements-processing.lock)",
     )
     cli.add_argument(
         "--state-dir",

@@ -72,10 +72,10 @@ def _stack_parameters(options: Options, stage: Stage) -> dict[str, str]:
 def _layer_archive(options: Options) -> Path | None:
     if options.layer_zip:
         return options.layer_zip
-    if layer.REQUIREMENTS.exists():
-        _say(f"building the processing layer from {layer.REQUIREMENTS.name}")
+    if layer.LOCK.exists():
+        _say(f"building the processing layer from {layer.LOCK.name}")
         return layer.build()
-    _say(f"no {layer.REQUIREMENTS.name}: the processor deploys without its layer")
+    _say(f"no {layer.LOCK.name}: the processor deploys without its layer")
     return None
 
 
@@ -83,6 +83,8 @@ def deploy(options: Options) -> dict[str, Any]:
     """Stack, migrations, layer, chalice deploy, post-deploy; raises DeployError or a step's."""
     if not options.admin_database_url and not options.skip_migrations:
         raise DeployError("migrations need --admin-database-url (or pass --skip-migrations)")
+    if not options.layer_zip and layer.LOCK.exists():
+        layer.check_runtime()
     config = read_config()
     stage = load_stage(options.stage, config)
     aws = _clients()

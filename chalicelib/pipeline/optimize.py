@@ -173,7 +173,7 @@ def _cog(path: str, fmt: str, workdir: str, deadline: float | None) -> Optimized
         rasterio.Env(**_gdal_config(workdir)),
         rasterio.open(path, driver="GTiff") as src,
     ):
-        codec = src.compression.name if src.compression else "none"
+        codec = _codec(src)
         if src.subdatasets or codec in _LOSSY_CODECS:
             return None
         is_cog = cog_validate(path, quiet=True)[0] and (
@@ -295,17 +295,31 @@ def _bound_malloc() -> None:
     mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
+def _codec(src: Any) -> str:
+    """The TIFF's codec as rasterio's Compression names it ("jpeg", "deflate"), or "none"."""
+    if not src.compression:
+        return "none"
+    # rasterio 1.4.3 hands back GDAL's own word where it is no Compression member, e.g.
+    # "YCbCr JPEG" for the usual JPEG RGB GeoTIFF (1.4.4 maps that one to Compression.jpeg).
+    name = getattr(src.compression, "name", None)
+    return name or str(src.compression).rsplit(" ", 1)[-1].lower()
+
+
 def _cog_options(src: Any) -> dict[str, Any]:
     from rasterio.enums import ColorInterp
 
     single = src.count == 1
     paletted = single and src.colorinterp[0] == ColorInterp.palette
     integer = src.dtypes[0].startswith(("int", "uint"))
+    # Horizontal differencing (2) for integers, floating-point predictor (3) for floats;
+    # palette indices are not smooth and complex types have no predictor. Nor 64-bit integers:
+    # libtiff 4.3.0 (in rasterio 1.4.3's manylinux2014 wheel, which Lambda can load) refuses
+    # differencing on 64-bit samples.
+    dtype = src.dtypes[0]
+    unpredictable = paletted or dtype.startswith("complex") or dtype in ("int64", "uint64")
     return {
         "COMPRESS": "DEFLATE",  # lossless and readable everywhere (ZSTD needs a recent libtiff)
-        # Horizontal differencing (2) for integers, floating-point predictor (3) for floats;
-        # palette indices are not smooth and complex types have no predictor.
-        "PREDICTOR": "NO" if paletted or src.dtypes[0].startswith("complex") else "YES",
+        "PREDICTOR": "NO" if unpredictable else "YES",
         "BLOCKSIZE": COG_BLOCK,
         "OVERVIEWS": "AUTO",  # reuse the input's internal overviews, else build them
         # One integer band may hold classes (land cover, palette): never blend them.

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,43 +31,39 @@ _ASCII_INTEGER = re.compile(r"-?[0-9]{1,64}")
 # or more ("time zone displacement out of range"); Python's parser takes up to 23:59:59.
 _MAX_UTC_OFFSET = dt.timedelta(hours=15, minutes=59, seconds=59)
 FIRST_YEAR, LAST_YEAR = 1970, 9999
-VISIBILITIES = ("private", "members", "public")
-ROLES = ("member", "admin")
-FORMATS = (
-    "geotiff",
-    "tiff",
-    "png",
-    "jpeg",
-    "webp",
-    "pdf",
-    "geojson",
-    "kml",
-    "kmz",
-    "gpx",
-    "gpkg",
-    "mbtiles",
-    "pmtiles",
-    "shapefile",
-)
-STATUSES = ("awaiting_upload", "uploaded", "processing", "ready", "rejected", "failed")
-SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+INT64_MAX = 2**63 - 1  # PostgreSQL's bigint
 
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "str" | "text" | "int" | "bool" | "date" | "choice"
+    """One input value's rule. The validator (check_value) and the OpenAPI schema
+    (chalicelib/web/openapi/fields.py) are both read from it, so they cannot differ."""
+
+    # "str" (one line) | "text" (newlines, tabs) | "int" | "bool" | "date" | "choice" |
+    # "opaque" (any string up to max_length: a credential is only ever right or wrong)
+    kind: str
     required: bool = False
     nullable: bool = False
+    min_length: int = 0  # characters (code points, as JSON Schema and PostgreSQL count them)
     max_length: int = 200
+    min_bytes: int = 0  # UTF-8 bytes
+    max_bytes: int | None = None
+    pattern: str | None = None  # ^...$, matched against the whole value (ECMA-262 compatible)
     minimum: int = 0
-    maximum: int = 2**63 - 1
+    maximum: int = INT64_MAX
     choices: tuple[str, ...] = ()
+    visible: bool = False  # shown to people: nothing that hides or reorders characters
+    # A last check that may also normalise (strip); it refuses in its own words.
+    refine: Callable[[str, str], str] | None = None
+    rule: str = ""  # the 400's text when `pattern` or `choices` refuse (after "name: ")
+    description: str = ""
 
 
 def check_fields(
-    doc: Mapping[str, Any], fields: Mapping[str, Field], where: str = ""
+    doc: Mapping[str, Any], fields: Mapping[str, Field], where: str = "", *, text: bool = False
 ) -> dict[str, Any]:
-    """The validated subset of doc; raises ApiError 400 naming the first bad field."""
+    """The validated subset of doc (`text`: its values are query-string text, integers written
+    in ASCII digits); raises ApiError 400 naming the first bad field."""
     for name in doc:
         if name not in fields:
             raise errors.invalid(f"{where}{name}: unknown field.")
@@ -77,7 +73,13 @@ def check_fields(
             if field.required:
                 raise errors.invalid(f"{where}{name}: required.")
             continue
-        clean[name] = check_value(f"{where}{name}", doc[name], field)
+        value = doc[name]
+        if text and field.kind == "int" and isinstance(value, str):
+            label = f"{where}{name}"
+            check_text(label, value, field.max_length)
+            clean[name] = parse_int(label, value, field.minimum, field.maximum)
+            continue
+        clean[name] = check_value(f"{where}{name}", value, field)
     return clean
 
 
@@ -97,16 +99,44 @@ def check_value(name: str, value: Any, field: Field) -> Any:
         if not isinstance(value, bool):
             raise errors.invalid(f"{name}: must be true or false.")
         return value
+    if field.kind == "opaque":
+        if not isinstance(value, str) or len(value) > field.max_length:
+            raise errors.invalid(
+                f"{name}: must be a string of at most {field.max_length} characters."
+            )
+        return value
     if not isinstance(value, str):
         raise errors.invalid(f"{name}: must be a string.")
     text = check_text(name, value, field.max_length, multiline=field.kind == "text")
-    if field.kind == "text":
+    if field.visible:
         check_visible(name, text)
+    if field.refine is not None:
+        text = field.refine(name, text)
+    if len(text) < field.min_length:
+        raise errors.invalid(f"{name}: must be at least {field.min_length} characters.")
+    _check_bytes(name, text, field)
+    if field.pattern is not None and not re.fullmatch(field.pattern, text):
+        raise errors.invalid(f"{name}: {field.rule or 'malformed.'}")
     if field.kind == "choice" and text not in field.choices:
-        raise errors.invalid(f"{name}: must be one of {', '.join(field.choices)}.")
+        raise errors.invalid(
+            f"{name}: {field.rule or 'must be one of ' + ', '.join(field.choices) + '.'}"
+        )
     if field.kind == "date":
         return parse_datetime(name, text)
     return text
+
+
+def _check_bytes(name: str, text: str, field: Field) -> None:
+    """The Field's UTF-8 byte bounds; raises ApiError 400."""
+    if field.max_bytes is None and not field.min_bytes:
+        return
+    size = len(text.encode("utf-8"))
+    high = INT64_MAX if field.max_bytes is None else field.max_bytes
+    if field.min_bytes <= size <= high:
+        return
+    if field.min_bytes:
+        raise errors.invalid(f"{name}: must be {field.min_bytes} to {high} bytes (UTF-8).")
+    raise errors.invalid(f"{name}: must be at most {high} bytes.")
 
 
 def check_text(name: str, value: str, max_length: int, *, multiline: bool = False) -> str:
@@ -149,22 +179,19 @@ def _joins(value: str, i: int) -> bool:
     )
 
 
-def check_filename(name: str, value: str) -> str:
-    """A plain file name (metadata only, never a path) that shows what it is; raises
-    ApiError 400."""
-    value = check_visible(name, check_text(name, value, 255)).strip()
+def non_blank(name: str, value: str) -> str:
+    """The value stripped; raises ApiError 400 when nothing is left."""
+    if not value.strip():
+        raise errors.invalid(f"{name}: must not be blank.")
+    return value.strip()
+
+
+def plain_filename(name: str, value: str) -> str:
+    """A plain file name (metadata only, never a path), stripped; raises ApiError 400."""
+    value = value.strip()
     if not value or value in (".", "..") or "/" in value or "\\" in value:
         raise errors.invalid(f"{name}: must be a plain file name, not a path.")
-    if len(value.encode("utf-8")) > 255:
-        raise errors.invalid(f"{name}: must be at most 255 bytes.")
     return value
-
-
-def check_title(value: str) -> str:
-    """A non-blank title with nothing hidden in it; raises ApiError 400."""
-    if not check_visible("title", value).strip():
-        raise errors.invalid("title: must not be blank.")
-    return value.strip()
 
 
 def parse_int(name: str, text: str, minimum: int, maximum: int) -> int:

@@ -2,6 +2,9 @@
 -- fail processing (SQS). Every change is one conditional UPDATE: a duplicate is a no-op.
 -- In their own schema, executable only by mapstock_pipeline: the API's role cannot complete,
 -- fail or sweep maps, and the pipeline's cannot act for a member.
+-- An UPDATE that sets a final status (ready, rejected, failed) also ends the job, by the
+-- trigger maps_end_job (app.end_job, migration 012): lease, stage and external deadline are
+-- cleared and processed_at set, so the functions below state only the status and the reason.
 
 CREATE OR REPLACE FUNCTION pipeline.register_upload(p_object_key text, p_size bigint,
                                                     p_version text, p_etag text) RETURNS jsonb
@@ -24,9 +27,8 @@ BEGIN
        AND p_etag IS DISTINCT FROM m.object_etag THEN
         -- An unversioned bucket: the registered bytes were overwritten and are gone. Never
         -- let the new bytes pass as the checked map: it ends rejected (a new upload is needed).
-        UPDATE app.maps SET status = 'rejected', stage = NULL, error_code = 'object_replaced',
+        UPDATE app.maps SET status = 'rejected', error_code = 'object_replaced',
             error_message = 'The stored file was overwritten after it was registered; upload it again.',
-            lease_token = NULL, lease_until = NULL, processed_at = now(),
             updated_at = clock_timestamp()
         WHERE id = m.id AND status <> 'rejected';
         RETURN jsonb_build_object('action', 'replaced', 'map_id', m.id,
@@ -50,7 +52,7 @@ BEGIN
         UPDATE app.maps SET status = 'rejected', size = p_size, error_code = 'size_mismatch',
             error_message = format('Uploaded %s bytes, declared %s.', p_size, m.declared_size),
             object_version = p_version, object_etag = p_etag,
-            uploaded_at = now(), processed_at = now(), updated_at = clock_timestamp()
+            uploaded_at = now(), updated_at = clock_timestamp()
         WHERE id = m.id;
         RETURN jsonb_build_object('action', 'rejected', 'map_id', m.id,
                                   'request_id', m.request_id, 'version', p_version);
@@ -112,7 +114,7 @@ RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
     -- p_size/p_sha256/format/metadata NULL keep what an earlier step recorded (external jobs).
-    UPDATE app.maps SET status = 'ready', stage = NULL, progress = 100,
+    UPDATE app.maps SET status = 'ready',
         size = coalesce(p_size, size), sha256 = coalesce(p_sha256, sha256),
         format = coalesce(p_format, format), media_type = coalesce(p_media_type, media_type),
         metadata = coalesce(p_metadata, metadata),
@@ -127,8 +129,7 @@ BEGIN
         preview_height = coalesce((p_preview ->> 'height')::integer, preview_height),
         preview_media_type = coalesce(p_preview ->> 'media_type', preview_media_type),
         preview_size = coalesce((p_preview ->> 'size')::bigint, preview_size),
-        error_code = NULL, error_message = NULL, lease_token = NULL, lease_until = NULL,
-        external_deadline = NULL, processed_at = now(), updated_at = clock_timestamp()
+        updated_at = clock_timestamp()
     WHERE id = p_id AND status = 'processing' AND lease_token = p_lease_token;
     RETURN FOUND;
 END
@@ -215,9 +216,8 @@ CREATE OR REPLACE FUNCTION pipeline.fail_external(p_id uuid, p_job_id uuid, p_co
 RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 BEGIN
-    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = p_code,
-        error_message = p_message, lease_token = NULL, lease_until = NULL,
-        external_deadline = NULL, processed_at = now(), updated_at = clock_timestamp()
+    UPDATE app.maps SET status = 'failed', error_code = p_code, error_message = p_message,
+        updated_at = clock_timestamp()
     WHERE id = p_id AND status = 'processing' AND external_job_id = p_job_id
       AND stage IN ('external', 'finalize');
     RETURN FOUND;
@@ -230,9 +230,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS 
 BEGIN
     -- Its job gave up after every retry. A map a worker still holds a live lease on is left
     -- to that worker (and to the sweeper should the worker die).
-    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'processing_failed',
+    UPDATE app.maps SET status = 'failed', error_code = 'processing_failed',
         error_message = 'Processing failed after repeated attempts; the upload was kept.',
-        lease_token = NULL, lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+        updated_at = clock_timestamp()
     WHERE id = p_id
       AND (status = 'uploaded'
            OR (status = 'processing' AND stage IS DISTINCT FROM 'external'
@@ -253,9 +253,9 @@ DECLARE
 BEGIN
     -- Jobs lost (never queued, or a worker died and its message is still invisible): end the
     -- ones out of attempts, queue the others again (a duplicate job is a no-op claim).
-    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'processing_failed',
+    UPDATE app.maps SET status = 'failed', error_code = 'processing_failed',
         error_message = 'Processing failed after repeated attempts; the upload was kept.',
-        lease_token = NULL, lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+        updated_at = clock_timestamp()
     WHERE attempts >= p_max_attempts
       AND ((status = 'processing' AND stage IS DISTINCT FROM 'external'
             AND lease_until < now() - make_interval(secs => p_stall_seconds))
@@ -266,9 +266,9 @@ BEGIN
            AND lease_until < now() - make_interval(secs => p_stall_seconds))
        OR (status = 'uploaded' AND updated_at < now() - make_interval(secs => p_stall_seconds));
 
-    UPDATE app.maps SET status = 'failed', stage = NULL, error_code = 'external_timeout',
-        error_message = 'The external processing did not finish in time.', lease_token = NULL,
-        lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+    UPDATE app.maps SET status = 'failed', error_code = 'external_timeout',
+        error_message = 'The external processing did not finish in time.',
+        updated_at = clock_timestamp()
     WHERE status = 'processing' AND stage = 'external' AND external_deadline < now();
     GET DIAGNOSTICS timed_out = ROW_COUNT;
     -- Presigned uploads never used: the row goes (releasing the quota); a late object is an
@@ -297,9 +297,9 @@ BEGIN
     END IF;
     -- With a lease token only the lease holder may end it; without one (the last SQS attempt
     -- or the dead-letter consumer) any unfinished map is ended.
-    UPDATE app.maps SET status = p_status, stage = NULL, error_code = p_code,
-        error_message = p_message, size = coalesce(p_size, size), sha256 = coalesce(p_sha256, sha256),
-        lease_token = NULL, lease_until = NULL, processed_at = now(), updated_at = clock_timestamp()
+    UPDATE app.maps SET status = p_status, error_code = p_code, error_message = p_message,
+        size = coalesce(p_size, size), sha256 = coalesce(p_sha256, sha256),
+        updated_at = clock_timestamp()
     WHERE id = p_id
       AND CASE WHEN p_lease_token IS NOT NULL
                THEN status = 'processing' AND lease_token = p_lease_token

@@ -51,7 +51,8 @@ def test_readme_walkthrough_runs_as_written(local_stack: LocalStack):
 def test_unknown_paths_are_contract_shaped_404s(local_stack: LocalStack):
     import requests
 
-    for method, path in (("GET", "/v1/nope"), ("POST", "/"), ("GET", "/v1/maps/x/y/z")):
+    # ("/" itself is the web application's page: POST / is a 405, below.)
+    for method, path in (("GET", "/v1/nope"), ("POST", "/nope"), ("GET", "/v1/maps/x/y/z")):
         for headers in ({}, {"Authorization": "Bearer whatever"}):
             response = requests.request(method, local_stack.url + path, headers=headers, timeout=10)
             assert response.status_code == 404, (method, path, response.text)
@@ -59,3 +60,6 @@ def test_unknown_paths_are_contract_shaped_404s(local_stack: LocalStack):
             assert doc["code"] == "not_found"
             assert doc["request_id"] == response.headers["X-Request-Id"]
             assert response.headers["X-Content-Type-Options"] == "nosniff"
+    response = requests.post(local_stack.url + "/", timeout=10)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"

@@ -133,3 +133,60 @@ def test_map_document_has_every_contract_field(client, catalogue):
     }
     assert expected <= set(doc)
     assert json.dumps(doc)  # plain JSON
+
+
+def test_map_documents_keep_the_key_order_of_jsonb(client, users, sql):
+    """app.map_doc_json builds the document as json text (cheaper than jsonb): its keys must
+    come, at every level, in the order jsonb keeps them, so that every response reads exactly
+    as it did when documents were jsonb."""
+    owner = users.create("alice")
+    digest = "ab" * 32
+    ids = {
+        "full": "11111111-1111-4111-8111-111111111111",
+        "failed": "22222222-2222-4222-8222-222222222222",
+    }
+    sql.run(
+        "INSERT INTO app.maps (id, owner_id, title, description, filename, visibility, status, "
+        "declared_size, size, sha256, format, media_type, metadata, object_key, uploaded_at, "
+        "processed_at, progress, stage, variant_key, variant_kind, variant_size, variant_sha256, "
+        "variant_media_type, variant_encoding, preview_key, preview_width, preview_height, "
+        "preview_media_type, preview_size) VALUES (:id, :owner, 'Full \"map\"', 'all parts', "
+        "'full.tif', 'public', 'ready', 10, 10, :sha, 'geotiff', 'image/tiff', "
+        '\'{"zeta": {"b": 1, "a": [2, {"yy": 3, "x": 4}]}, "crs": "EPSG:4326"}\', '
+        "'maps/full/original', now(), now(), 100, 'done', 'maps/full/optimized', 'cog', 9, :sha, "
+        "'image/tiff', NULL, 'maps/full/preview', 256, 128, 'image/png', 5)",
+        id=ids["full"],
+        owner=owner["id"],
+        sha=digest,
+    )
+    sql.run(
+        "INSERT INTO app.maps (id, owner_id, title, filename, visibility, status, declared_size, "
+        "declared_sha256, object_key, error_code, error_message) VALUES (:id, :owner, 'Failed', "
+        "'f.pdf', 'private', 'failed', 3, :sha, 'maps/failed/original', 'corrupt', 'Bad file.')",
+        id=ids["failed"],
+        owner=owner["id"],
+        sha=digest,
+    )
+    rows = sql.run(
+        "SELECT m.id::text, app.map_doc_json(m, 'alice')::text, "
+        "app.map_doc_json(m, 'alice')::jsonb::text FROM app.maps m"
+    )
+    assert len(rows) == 2
+    for _, as_json, as_jsonb in rows:
+        # json.loads keeps the order of the text: dumping both compares the order too.
+        assert json.dumps(json.loads(as_json)) == json.dumps(json.loads(as_jsonb))
+    as_jsonb = {row[0]: json.loads(row[2]) for row in rows}
+    full = as_jsonb[ids["full"]]
+    assert full["variants"]["optimized"]["kind"] == "cog"
+    assert full["preview"] == {"height": 128, "media_type": "image/png", "width": 256}
+    assert as_jsonb[ids["failed"]]["error"] == {"code": "corrupt", "message": "Bad file."}
+    # And the API's responses list the keys in that order.
+    response = client.http.get(f"/v1/maps/{ids['full']}")
+    assert response.status_code == 200
+    assert json.dumps(json.loads(response.body)) == json.dumps(full)
+    page = client.http.get("/v1/maps?owner=alice", headers=users.headers("alice"))
+    items = json.loads(page.body)["items"]
+    assert len(items) == 2
+    assert [json.dumps(item) for item in items] == [
+        json.dumps(as_jsonb[item["id"]]) for item in items
+    ]

@@ -34,9 +34,16 @@ def test_document_is_valid_and_matches_the_routes(client):
     validate(spec)
     assert spec["openapi"].startswith("3.1")
     assert _documented(spec) == _routes("/v1")
-    # No route is left out of both documents.
+    # No route is left out of both documents, but the web application's pages and assets.
     every = {(path, method) for path, methods in app.routes.items() for method in methods}
-    assert _routes("/v1") | _routes("/stac") == every
+    web = {
+        (path, method)
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+        if entry.view_function.__module__ == "chalicelib.web.routes.site"
+    }
+    assert web and all(method == "GET" for _, method in web)
+    assert _routes("/v1") | _routes("/stac") | web == every
 
 
 def test_stac_service_desc_is_openapi_30_and_matches_the_stac_routes(client):

@@ -47,8 +47,8 @@ USERNAMES = {
     "revoked": "fuzz-revoked",
 }
 VICTIMS = ("fuzz-victim-0", "fuzz-victim-1", "fuzz-victim-2")
-# What POST /v1/users accepts (the OpenAPI document only says "string"): a username pattern,
-# a password of 8-72 bytes, a date or nothing for active_until.
+# What POST /v1/users accepts, drawn to be accepted: a username by the pattern, a password of
+# 8-72 bytes (the document can bound only its characters), a date or nothing for active_until.
 NEW_USER = st.fixed_dictionaries(
     {
         "username": st.from_regex(r"\Azz[A-Za-z0-9][A-Za-z0-9._@+-]{0,20}\Z"),

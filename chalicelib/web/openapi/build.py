@@ -5,38 +5,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from chalicelib.web import part_checksums
-from chalicelib.web.fields import FIRST_YEAR, FORMATS, LAST_YEAR, ROLES, STATUSES, VISIBILITIES
+from chalicelib import errors, rules
+from chalicelib.web import inputs, part_checksums
+from chalicelib.web.openapi.fields import object_schema, query_parameters
 
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
-_ERROR_CODES = [
-    "invalid_request",
-    "unauthorized",
-    "forbidden",
-    "subscription_inactive",
-    "quota_exceeded",
-    "not_found",
-    "not_ready",
-    "conflict",
-    "too_large",
-    "unsupported_media_type",
-    "too_many_requests",
-    "unavailable",
-    "method_not_allowed",
-    "internal",
-]
-_VISIBLE = "No control characters, and no bidirectional or invisible format characters."
-_DESCRIBE = {
-    "title": {"type": "string", "minLength": 1, "maxLength": 200, "description": _VISIBLE},
-    "description": {
-        "type": "string",
-        "maxLength": 5000,
-        "description": "Newlines and tabs allowed; otherwise as title.",
-    },
-    "visibility": {"type": "string", "enum": list(VISIBILITIES)},
-}
-_FILENAME = {"type": "string", "minLength": 1, "maxLength": 255, "description": _VISIBLE}
 _PART_SHA256 = {
     "type": "string",
     "pattern": "^[A-Za-z0-9+/]{43}=$",
@@ -44,23 +18,17 @@ _PART_SHA256 = {
 }
 _CHECKSUM_ALGORITHM = {
     "type": ["string", "null"],
-    "enum": [*part_checksums.ALGORITHMS, None],
+    "enum": [*rules.PART_CHECKSUM_ALGORITHMS, None],
     "description": "SHA256: the upload was created with S3's per-part SHA-256 checksums; every "
     "part URL is then asked for with the part's checksum (checksums_sha256) and its PUT "
     "carries it as x-amz-checksum-sha256. null: parts go without.",
-}
-_ACTIVE_UNTIL = {
-    "type": ["string", "null"],
-    "description": "YYYY-MM-DD (midnight UTC) or an ISO 8601 time (UTC without an offset; "
-    f"offsets under 16 hours), in years {FIRST_YEAR}-{LAST_YEAR} once in UTC. null: no "
-    "subscription.",
 }
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
         "required": ["code", "message", "request_id"],
         "properties": {
-            "code": {"type": "string", "enum": _ERROR_CODES},
+            "code": {"type": "string", "enum": list(errors.CODES)},
             "message": {"type": "string"},
             "request_id": {"type": "string"},
         },
@@ -92,11 +60,11 @@ SCHEMAS: dict[str, Any] = {
             "description": {"type": "string"},
             "filename": {"type": "string"},
             "size": {"type": "integer", "minimum": 0},
-            "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
-            "format": {"type": ["string", "null"], "enum": [*FORMATS, None]},
+            "sha256": {"type": ["string", "null"], "pattern": rules.SHA256_PATTERN},
+            "format": {"type": ["string", "null"], "enum": [*rules.FORMATS, None]},
             "media_type": {"type": ["string", "null"]},
-            "visibility": {"type": "string", "enum": list(VISIBILITIES)},
-            "status": {"type": "string", "enum": list(STATUSES)},
+            "visibility": {"type": "string", "enum": list(rules.VISIBILITIES)},
+            "status": {"type": "string", "enum": list(rules.STATUSES)},
             "stage": {"type": ["string", "null"]},
             "progress": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
             "error": {
@@ -225,7 +193,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["username", "role", "active", "active_until"],
         "properties": {
             "username": {"type": "string"},
-            "role": {"type": "string", "enum": list(ROLES)},
+            "role": {"type": "string", "enum": list(rules.ROLES)},
             "active": {"type": "boolean"},
             "active_until": _TIME,
             "created_at": _TIME,
@@ -276,11 +244,6 @@ def _ok(status: int, ref: str | None, description: str = "OK") -> dict[str, Any]
 
 
 _MAP_ID = {"name": "map_id", "in": "path", "required": True, "schema": _UUID}
-_REDIRECT = {
-    "name": "redirect",
-    "in": "query",
-    "schema": {"type": "string", "enum": ["true", "false"]},
-}
 _SECURED: list[dict[str, list[str]]] = [{"bearer": []}, {}]  # a token, or none (a guest)
 _JSON_BODY = "application/json"
 
@@ -305,45 +268,6 @@ def _object(
 
 
 def _paths() -> dict[str, Any]:
-    query = [
-        {
-            "name": "limit",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-        },
-        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
-        {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 500}},
-        {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS)}},
-        {
-            "name": "visibility",
-            "in": "query",
-            "schema": {"type": "string", "enum": list(VISIBILITIES)},
-        },
-        {"name": "owner", "in": "query", "schema": {"type": "string", "maxLength": 64}},
-        {"name": "status", "in": "query", "schema": {"type": "string", "enum": list(STATUSES)}},
-        {
-            "name": "bbox",
-            "in": "query",
-            "description": "minx,miny,maxx,maxy (WGS84), intersects",
-            "schema": {"type": "string", "pattern": r"^-?[0-9.]+,-?[0-9.]+,-?[0-9.]+,-?[0-9.]+$"},
-        },
-    ]
-    presigned = _object(
-        {
-            **_DESCRIBE,
-            "filename": _FILENAME,
-            "size": {"type": "integer", "minimum": 1},
-            "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-            "multipart": {"type": "boolean"},
-            "checksum_algorithm": {
-                "type": "string",
-                "enum": list(part_checksums.ALGORITHMS),
-                "description": "Multipart uploads only (a presigned POST has no parts): create "
-                "the upload with S3's per-part SHA-256 checksums. Without it, parts go without.",
-            },
-        },
-        ["filename", "size"],
-    )
     part = {"type": "integer", "minimum": 1, "maximum": 10000}
     done_parts = {
         "type": "array",
@@ -359,7 +283,9 @@ def _paths() -> dict[str, Any]:
             ["part_number", "etag"],
         ),
     }
-    form = _object({**_DESCRIBE, "file": {"type": "string", "format": "binary"}}, ["file"])
+    form = object_schema(inputs.MAP_CHANGE)
+    form["properties"]["file"] = {"type": "string", "format": "binary"}
+    form["required"] = ["file"]
     return {
         "/v1/health": {
             "get": {
@@ -375,12 +301,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "createToken",
                 "security": [{}],
-                "requestBody": _body(
-                    _object(
-                        {"username": {"type": "string"}, "password": {"type": "string"}},
-                        ["username", "password"],
-                    )
-                ),
+                "requestBody": _body(object_schema(inputs.LOGIN)),
                 "responses": {**_ok(200, "Token"), **_errors(400, 401, 415, 429, 503)},
             }
         },
@@ -400,17 +321,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "createUser",
                 "security": [{"bearer": []}],
-                "requestBody": _body(
-                    _object(
-                        {
-                            "username": {"type": "string"},
-                            "password": {"type": "string"},
-                            "role": {"type": "string", "enum": list(ROLES)},
-                            "active_until": _ACTIVE_UNTIL,
-                        },
-                        ["username", "password"],
-                    )
-                ),
+                "requestBody": _body(object_schema(inputs.NEW_USER)),
                 "responses": {**_ok(201, "User"), **_errors(400, 401, 403, 409, 415)},
             },
         },
@@ -426,16 +337,7 @@ def _paths() -> dict[str, Any]:
                         "schema": {"type": "string"},
                     }
                 ],
-                "requestBody": _body(
-                    _object(
-                        {
-                            "password": {"type": "string"},
-                            "role": {"type": "string", "enum": list(ROLES)},
-                            "active_until": _ACTIVE_UNTIL,
-                        },
-                        min_props=1,
-                    )
-                ),
+                "requestBody": _body(object_schema(inputs.USER_CHANGE, min_properties=1)),
                 "responses": {**_ok(200, "User"), **_errors(400, 401, 403, 404, 415)},
             }
         },
@@ -443,31 +345,19 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "browseMaps",
                 "security": _SECURED,
-                "parameters": query,
+                "parameters": query_parameters(inputs.BROWSE_QUERY),
                 "responses": {**_ok(200, "MapPage"), **_errors(400, 401)},
             },
             "post": {
                 "operationId": "createMap",
                 "security": [{"bearer": []}],
-                "parameters": [
-                    {
-                        "name": "filename",
-                        "in": "query",
-                        "schema": {"type": "string"},
-                        "description": f"raw-body uploads only. {_VISIBLE}",
-                    },
-                    {"name": "title", "in": "query", "schema": {"type": "string"}},
-                    {"name": "description", "in": "query", "schema": {"type": "string"}},
-                    {
-                        "name": "visibility",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": list(VISIBILITIES)},
-                    },
-                ],
+                "parameters": query_parameters(
+                    inputs.DIRECT_UPLOAD, "a raw body (application/octet-stream)"
+                ),
                 "requestBody": {
                     "required": True,
                     "content": {
-                        _JSON_BODY: {"schema": presigned},
+                        _JSON_BODY: {"schema": object_schema(inputs.PRESIGNED_UPLOAD)},
                         "multipart/form-data": {"schema": form},
                         "application/octet-stream": {
                             "schema": {"type": "string", "format": "binary"}
@@ -491,7 +381,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "updateMap",
                 "security": [{"bearer": []}],
                 "parameters": [_MAP_ID],
-                "requestBody": _body(_object(_DESCRIBE, min_props=1)),
+                "requestBody": _body(object_schema(inputs.MAP_CHANGE, min_properties=1)),
                 "responses": {**_ok(200, "Map"), **_errors(400, 401, 403, 404, 415)},
             },
             "delete": {
@@ -559,15 +449,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "downloadMap",
                 "security": _SECURED,
-                "parameters": [
-                    _MAP_ID,
-                    _REDIRECT,
-                    {
-                        "name": "variant",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["original", "optimized"]},
-                    },
-                ],
+                "parameters": [_MAP_ID, *query_parameters(inputs.DOWNLOAD_QUERY)],
                 "responses": {
                     "302": {"description": "Redirect to a presigned URL (≤ 5 minutes)"},
                     "200": {"description": "With redirect=false: {url, expires_at}"},
@@ -579,10 +461,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "previewMap",
                 "security": _SECURED,
-                "parameters": [
-                    _MAP_ID,
-                    _REDIRECT,
-                ],
+                "parameters": [_MAP_ID, *query_parameters(inputs.PREVIEW_QUERY)],
                 "responses": {
                     "302": {"description": "Redirect to the preview image (≤ 5 minutes)"},
                     "200": {"description": "With redirect=false: {url, expires_at}"},

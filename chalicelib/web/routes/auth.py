@@ -9,33 +9,18 @@ from chalicelib.auth import issue_token, verify_password
 from chalicelib.config import get_settings
 from chalicelib.web.caller import caller_args, client_ip, current_caller
 from chalicelib.web.envelope import json_response
-from chalicelib.web.fields import Field
+from chalicelib.web.fields import check_fields
+from chalicelib.web.inputs import LOGIN
 from chalicelib.web.request import json_body
 
 bp = Blueprint(__name__)
-
-_LOGIN = {
-    "username": Field("str", required=True, max_length=256),
-    "password": Field("str", required=True, max_length=4096),
-}
 
 
 @bp.route("/auth/token", methods=["POST"], content_types=["application/json"])
 def create_token() -> Response:
     """Exchange username + password for an access token; 401 for any wrong credential."""
     request = bp.current_request
-    doc = json_body(request)
-    # Types are checked, content is not: an odd username is just a wrong credential.
-    for name, field in _LOGIN.items():
-        if name not in doc:
-            raise errors.invalid(f"{name}: required.")
-        if not isinstance(doc[name], str) or len(doc[name]) > field.max_length:
-            raise errors.invalid(
-                f"{name}: must be a string of at most {field.max_length} characters."
-            )
-    for name in doc:
-        if name not in _LOGIN:
-            raise errors.invalid(f"{name}: unknown field.")
+    doc = check_fields(json_body(request), LOGIN)
     username, password = doc["username"], doc["password"]
     settings = get_settings()
     lookup = db.call(

@@ -15,50 +15,27 @@ from chalicelib import db, errors, logs, storage
 from chalicelib.config import get_settings
 from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
-from chalicelib.web.fields import (
-    FORMATS,
-    STATUSES,
-    VISIBILITIES,
-    Field,
-    check_fields,
-    check_text,
-    check_title,
-    parse_datetime,
-    parse_int,
-    parse_map_id,
+from chalicelib.web.fields import check_fields, parse_datetime, parse_map_id
+from chalicelib.web.inputs import (
+    BROWSE_LIMIT_DEFAULT,
+    BROWSE_QUERY,
+    DOWNLOAD_QUERY,
+    MAP_CHANGE,
+    PREVIEW_QUERY,
 )
 from chalicelib.web.request import json_body, json_depth, query_params
 
 bp = Blueprint(__name__)
 
-_BROWSE = {"limit", "cursor", "q", "format", "visibility", "owner", "status", "bbox"}
-_PATCH = {
-    "title": Field("str", max_length=200),
-    "description": Field("text", max_length=5000),
-    "visibility": Field("choice", choices=VISIBILITIES),
-}
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 _CURSOR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-# What the OpenAPI document's bbox pattern allows, as a number: ASCII, no exponent, no "_",
-# no spaces (float() would take fullwidth digits, "1_0" and " 1").
-_COORDINATE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-
-
-def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
-    if value is not None and value not in choices:
-        raise errors.invalid(f"{name}: must be one of {', '.join(choices)}.")
-    return value
-
-
-def _limit(value: str | None) -> int:
-    return 20 if value is None else parse_int("limit", value, 1, 100)
 
 
 def _bbox(value: str | None) -> list[float] | None:
+    """Four numbers in WGS84 ranges, min before max; raises ApiError 400. (The Field's pattern
+    let through only ASCII numbers without exponent: float() would take fullwidth digits.)"""
     if value is None:
         return None
-    parts = value.split(",")
-    box = [float(v) for v in parts] if all(_COORDINATE.fullmatch(v) for v in parts) else []
+    box = [float(v) for v in value.split(",")]
     if len(box) != 4 or not all(math.isfinite(v) for v in box):
         raise errors.invalid("bbox: must be minx,miny,maxx,maxy (four numbers).")
     minx, miny, maxx, maxy = box
@@ -100,23 +77,20 @@ def browse_maps() -> Response:
     """One page of the maps the caller may see, newest first."""
     request = bp.current_request
     caller = current_caller(request)
-    query = {k: check_text(k, v, 500) for k, v in query_params(request, _BROWSE).items()}
-    owner = query.get("owner")
-    if owner is not None and owner != "me" and not _USERNAME.match(owner):
-        raise errors.invalid("owner: must be 'me' or a username.")
+    query = check_fields(query_params(request, BROWSE_QUERY), BROWSE_QUERY, text=True)
     after_created, after_id = decode_cursor(query.get("cursor"))
     page = db.call(
         "api.browse_maps",
         retry=True,
         **caller_args(caller),
-        p_limit=_limit(query.get("limit")),
+        p_limit=query.get("limit", BROWSE_LIMIT_DEFAULT),
         p_after_created=after_created,
         p_after_id=after_id,
         p_q=query.get("q") or None,
-        p_format=_choice("format", query.get("format"), FORMATS),
-        p_visibility=_choice("visibility", query.get("visibility"), VISIBILITIES),
-        p_owner=owner,
-        p_status=_choice("status", query.get("status"), STATUSES),
+        p_format=query.get("format"),
+        p_visibility=query.get("visibility"),
+        p_owner=query.get("owner"),
+        p_status=query.get("status"),
         p_bbox=_bbox(query.get("bbox")),
     )
     next_cursor = encode_cursor(page["next"]) if page["next"] else None
@@ -132,12 +106,8 @@ def get_map(map_id: str) -> Response:
 
 
 def _redirect(params: dict[str, str]) -> bool:
-    """Whether to answer with a 302 (?redirect=true, the default) or the URL as JSON; raises
-    ApiError 400 for any other value."""
-    redirect = params.get("redirect", "true")
-    if redirect not in ("true", "false"):
-        raise errors.invalid("redirect: must be true or false.")
-    return redirect == "true"
+    """Whether to answer with a 302 (?redirect=true, the default) or the URL as JSON."""
+    return params.get("redirect", "true") == "true"
 
 
 def _short_lived(
@@ -156,11 +126,9 @@ def download_map(map_id: str) -> Response:
     """302 to a short-lived URL (or the URL as JSON with ?redirect=false)."""
     request = bp.current_request
     caller = current_caller(request)
-    params = query_params(request, ("redirect", "variant"))
+    params = check_fields(query_params(request, DOWNLOAD_QUERY), DOWNLOAD_QUERY, text=True)
     redirect = _redirect(params)
     variant = params.get("variant")
-    if variant not in (None, "original", "optimized"):
-        raise errors.invalid("variant: must be original or optimized.")
     target = db.call(
         "api.record_download", **caller_args(caller), p_id=parse_map_id(map_id), p_variant=variant
     )
@@ -183,7 +151,8 @@ def preview_map(map_id: str) -> Response:
     map's visibility; 404 when it has none."""
     request = bp.current_request
     caller = current_caller(request)
-    redirect = _redirect(query_params(request, ("redirect",)))
+    query = check_fields(query_params(request, PREVIEW_QUERY), PREVIEW_QUERY, text=True)
+    redirect = _redirect(query)
     target = db.call("api.preview_target", **caller_args(caller), p_id=parse_map_id(map_id))
     ttl = get_settings().download_url_ttl_seconds
     url = storage.presigned_image(target["object_key"], target["media_type"], ttl)
@@ -201,7 +170,7 @@ def update_map(map_id: str) -> Response:
     if caller is None:
         raise errors.unauthorized("Authentication required.")
     map_id = parse_map_id(map_id)
-    doc = check_fields(json_body(request), _PATCH)
+    doc = check_fields(json_body(request), MAP_CHANGE)
     if not doc:
         raise errors.invalid("body: give at least one of title, description, visibility.")
     updated = db.call(
@@ -209,7 +178,7 @@ def update_map(map_id: str) -> Response:
         retry=True,
         **caller_args(caller),
         p_id=map_id,
-        p_title=check_title(doc["title"]) if "title" in doc else None,
+        p_title=doc.get("title"),
         p_description=doc.get("description"),
         p_visibility=doc.get("visibility"),
     )

@@ -12,41 +12,17 @@ from chalice import Blueprint, Response
 from chalicelib import db, errors, logs, storage
 from chalicelib.auth import Caller
 from chalicelib.config import get_settings
-from chalicelib.web import forms, part_checksums
+from chalicelib.rules import TITLE_MAX_LENGTH
+from chalicelib.web import forms
 from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
-from chalicelib.web.fields import (
-    SHA256,
-    VISIBILITIES,
-    Field,
-    check_fields,
-    check_filename,
-    check_text,
-    check_title,
-    check_value,
-)
+from chalicelib.web.fields import check_fields, check_text
+from chalicelib.web.inputs import DIRECT_UPLOAD, MAP_CHANGE, PRESIGNED_UPLOAD
 from chalicelib.web.map_rows import create_row
 from chalicelib.web.request import json_body, media_type, query_params, raw_body
 from chalicelib.web.routes import multipart
 
 bp = Blueprint(__name__)
-
-_DESCRIPTIVE = {
-    "title": Field("str", max_length=200),
-    "description": Field("text", max_length=5000),
-    "visibility": Field("choice", choices=VISIBILITIES),
-}
-_PRESIGNED = {
-    **_DESCRIPTIVE,
-    "filename": Field("str", required=True, max_length=255),
-    "size": Field("int", required=True, minimum=1),
-    "sha256": Field("str", max_length=64),
-    "multipart": Field("bool"),
-    # S3's per-part checksums of a multipart upload (a single presigned POST has no parts:
-    # its integrity is the whole file's `sha256`).
-    "checksum_algorithm": Field("choice", choices=part_checksums.ALGORITHMS),
-}
-_RAW_QUERY = {**_DESCRIPTIVE, "filename": Field("str", required=True, max_length=255)}
 
 
 @bp.route(
@@ -79,7 +55,7 @@ def create_map() -> Response:
     if kind == "multipart/form-data":
         fields, data = _form_fields(body, request.headers.get("content-type", ""))
     else:
-        fields = check_fields(query_params(request), _RAW_QUERY, "query ")
+        fields = check_fields(query_params(request), DIRECT_UPLOAD, "query ")
         data = body
     if not data:
         raise errors.invalid("file: is empty.")
@@ -101,7 +77,7 @@ def _form_fields(body: bytes, content_type: str) -> tuple[dict[str, Any], bytes]
                 raise errors.invalid("file: the part needs a filename.")
             fields["filename"] = part.filename
             data = bytes(part.data)
-        elif part.name in _DESCRIPTIVE:
+        elif part.name in MAP_CHANGE:
             if part.name in fields:
                 raise errors.invalid(f"{part.name}: give it once.")
             try:
@@ -112,15 +88,14 @@ def _form_fields(body: bytes, content_type: str) -> tuple[dict[str, Any], bytes]
             raise errors.invalid(f"{check_text('part', part.name, 64)}: unknown form part.")
     if data is None:
         raise errors.invalid("file: a file part is required.")
-    described = {
-        k: check_value(k, v, _DESCRIPTIVE[k]) for k, v in fields.items() if k != "filename"
-    }
-    return {**described, "filename": fields["filename"]}, data
+    return check_fields(fields, DIRECT_UPLOAD), data
 
 
 def _common(fields: dict[str, Any]) -> dict[str, Any]:
-    filename = check_filename("filename", fields["filename"])
-    title = check_title(fields["title"]) if "title" in fields else filename[:200]
+    """api.create_map's descriptive arguments from checked fields (the title defaults to the
+    file name)."""
+    filename = fields["filename"]
+    title = fields["title"] if "title" in fields else filename[:TITLE_MAX_LENGTH]
     return {
         "p_filename": filename,
         "p_title": title,
@@ -146,13 +121,11 @@ def _direct(caller: Caller, fields: dict[str, Any], data: bytes) -> Response:
 
 
 def _presigned(caller: Caller, body: dict[str, Any]) -> Response:
-    fields = check_fields(body, _PRESIGNED)
+    fields = check_fields(body, PRESIGNED_UPLOAD)
     settings = get_settings()
     if fields["size"] > settings.max_upload_bytes:
         raise errors.too_large(f"size: uploads are limited to {settings.max_upload_bytes} bytes.")
     sha256 = fields.get("sha256")
-    if sha256 is not None and not SHA256.match(sha256):
-        raise errors.invalid("sha256: must be 64 hexadecimal characters.")
     if fields.get("multipart") or fields["size"] > settings.multipart_threshold_bytes:
         return multipart.create(caller, fields, _common(fields), sha256)
     map_id = str(uuid.uuid4())

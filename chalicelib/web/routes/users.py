@@ -8,22 +8,11 @@ from chalicelib import db, errors
 from chalicelib.auth import Caller, hash_password
 from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
-from chalicelib.web.fields import ROLES, Field, check_fields
+from chalicelib.web.fields import check_fields
+from chalicelib.web.inputs import NEW_USER, USER_CHANGE, USERNAME
 from chalicelib.web.request import json_body
 
 bp = Blueprint(__name__)
-
-_CREATE = {
-    "username": Field("str", required=True, max_length=64),
-    "password": Field("str", required=True, max_length=4096),
-    "role": Field("choice", choices=ROLES),
-    "active_until": Field("date", nullable=True, max_length=64),
-}
-_UPDATE = {
-    "password": Field("str", max_length=4096),
-    "role": Field("choice", choices=ROLES),
-    "active_until": Field("date", nullable=True, max_length=64),
-}
 
 
 def _require_caller() -> Caller:
@@ -37,7 +26,7 @@ def _require_caller() -> Caller:
 def create_user() -> Response:
     """Admin: create a member or admin."""
     caller = _require_caller()
-    doc = check_fields(json_body(bp.current_request), _CREATE)
+    doc = check_fields(json_body(bp.current_request), NEW_USER)
     user = db.call(
         "api.create_user",
         **caller_args(caller),
@@ -60,10 +49,10 @@ def list_users() -> Response:
 def update_user(username: str) -> Response:
     """Admin: change password, role or subscription (active_until null deactivates)."""
     caller = _require_caller()
-    doc = check_fields(json_body(bp.current_request), _UPDATE)
+    doc = check_fields(json_body(bp.current_request), USER_CHANGE)
     if not doc:
         raise errors.invalid("body: give at least one of password, role, active_until.")
-    if len(username) > 64:
+    if len(username) > USERNAME.max_length:  # no such user can exist
         raise errors.not_found("User not found.")
     user = db.call(
         "api.update_user",

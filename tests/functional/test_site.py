@@ -1,0 +1,159 @@
+"""The web application as the Chalice app serves it: the HTML shell on the app's paths (with
+its security headers and relative URLs), the hashed assets, 404s in the contract's shape."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import re
+from typing import Any
+
+import pytest
+
+from tests.conftest import body
+from tests.webapp_build import SITE, ensure_built
+
+APP_PATHS = ["/", "/mine", "/upload", "/admin", "/sign-in", "/account"]
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, Any]:
+    return ensure_built()
+
+
+def _csp(response: Any) -> dict[str, str]:
+    policy = response.headers["Content-Security-Policy"]
+    return {d.split(" ", 1)[0]: d.partition(" ")[2] for d in policy.split("; ")}
+
+
+@pytest.mark.parametrize("path", APP_PATHS)
+def test_app_paths_serve_the_shell_with_strict_headers(client, manifest, path):
+    response = client.http.get(path)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-cache"
+    csp = _csp(response)
+    assert csp["default-src"] == "'none'"
+    assert csp["script-src"] == "'self'"
+    assert csp["style-src"] == "'self'"
+    assert csp["worker-src"] == "'self'"
+    assert csp["frame-ancestors"] == "'none'"
+    assert csp["base-uri"] == "'self'"
+    assert "unsafe" not in response.headers["Content-Security-Policy"]
+    html = response.body.decode()
+    assert '<base href="./">' in html
+    assert f'<script type="module" src="static/{manifest["entries"]["app"]}">' in html
+    assert f'href="static/{manifest["entries"]["style"]}"' in html
+    assert "<script>" not in html  # nothing inline: the CSP would refuse it anyway
+
+
+def test_deep_link_to_a_map_leads_back_to_the_root(client, manifest):
+    response = client.http.get("/maps/9b2f6a51-3c1e-4f43-9a43-3f1a0d0c5a11")
+    assert response.status_code == 200
+    html = response.body.decode()
+    # Relative URLs from /maps/ID (or /api/maps/ID behind a stage) resolve from the root.
+    assert '<base href="../">' in html
+    assert not re.search(r'(?:src|href)="/', html), "every URL in the shell is relative"
+
+
+@pytest.mark.parametrize(
+    ("path", "base"), [("/", "./"), ("/api/", "./"), ("/api", "api/"), ("/v2-stage", "v2-stage/")]
+)
+def test_home_base_leads_to_the_app_root_with_or_without_the_stage_slash(path, base):
+    from urllib.parse import urljoin
+
+    from chalicelib.web.routes.site import home_base
+
+    assert home_base(path) == base
+    page = "https://x.example" + path
+    assert urljoin(page, home_base(path) + "static/a.js").endswith(
+        path.rstrip("/") + "/static/a.js"
+    )
+
+
+def test_csp_allows_the_storage_origin_for_previews_and_uploads(client, stack, manifest):
+    csp = _csp(client.http.get("/"))
+    endpoint = stack["AWS_ENDPOINT_URL"].rstrip("/")
+    assert endpoint in csp["img-src"].split()
+    assert endpoint in csp["connect-src"].split()
+
+
+def test_an_online_basemap_style_is_named_in_the_page_and_the_csp(client, manifest, monkeypatch):
+    monkeypatch.setenv("MAPSTOCK_BASEMAP_STYLE", "https://tiles.example.org/styles/basic.json")
+    monkeypatch.setenv("MAPSTOCK_BASEMAP_ORIGINS", "https://a.tiles.example.org")
+    response = client.http.get("/")
+    html = response.body.decode()
+    assert (
+        '<meta name="mapstock-basemap-style" '
+        'content="https://tiles.example.org/styles/basic.json">' in html
+    )
+    csp = _csp(response)
+    for origin in ("https://tiles.example.org", "https://a.tiles.example.org"):
+        assert origin in csp["connect-src"].split()
+        assert origin in csp["img-src"].split()
+
+
+def test_without_a_style_the_page_uses_the_shipped_world_outline(client, manifest, monkeypatch):
+    monkeypatch.delenv("MAPSTOCK_BASEMAP_STYLE", raising=False)
+    html = client.http.get("/").body.decode()
+    assert "mapstock-basemap-style" not in html
+    world = manifest["entries"]["basemap"]
+    response = client.http.get(f"/static/{world}")
+    assert response.status_code == 200
+    doc = body(response)
+    assert doc["type"] == "FeatureCollection"
+    kinds = {f["properties"]["kind"] for f in doc["features"]}
+    assert kinds == {"land", "border"}
+    # Cut at the antimeridian: no segment jumps across the map (but along a pole, closing
+    # Antarctica).
+    for feature in doc["features"]:
+        geometry = feature["geometry"]
+        lines = (
+            [ring for polygon in geometry["coordinates"] for ring in polygon]
+            if geometry["type"] == "MultiPolygon"
+            else geometry["coordinates"]
+        )
+        for line in lines:
+            for a, b in itertools.pairwise(line):
+                assert abs(a[0] - b[0]) <= 180 or abs(a[1]) == abs(b[1]) == 90, (a, b)
+
+
+def test_assets_are_immutable_with_their_types(client, manifest):
+    assert manifest["files"], "the build wrote no assets"
+    for name, info in manifest["files"].items():
+        response = client.http.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["Content-Type"] == info["type"]
+        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        stored = gzip.decompress((SITE / "static" / f"{name}.gz").read_bytes())
+        assert response.body == stored and len(stored) == info["bytes"]
+        # The name carries the content's hash: a changed file is a new URL.
+        assert re.fullmatch(r"[\w-]+\.[A-Za-z0-9]{8,}\.(js|css|geojson|svg)", name), name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["app.js", "nope.0123456789ab.js", "..%2Fmanifest.json", "manifest.json", "%2e%2e"],
+)
+def test_unknown_assets_are_contract_404s(client, manifest, name):
+    response = client.http.get(f"/static/{name}")
+    assert response.status_code == 404
+    doc = body(response)
+    assert doc["code"] == "not_found"
+    assert set(doc) == {"code", "message", "request_id"}
+    assert response.headers["Content-Type"] == "application/json"
+
+
+def test_the_app_code_never_parses_html(manifest):
+    # Every user string reaches the page as text: no innerHTML & co. in the app's own code.
+    from tests.webapp_build import ROOT
+
+    sources = list((ROOT / "webapp" / "src").rglob("*.js"))
+    assert sources
+    for path in sources:
+        code = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in code, f"{path.name} uses {sink}"

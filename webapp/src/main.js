@@ -1,0 +1,114 @@
+// Map Stock's web application: the shell (header, navigation, notices), the session and the
+// routes. Plain ES modules, no framework: the app is a handful of views over one JSON API,
+// and the only heavy dependency (MapLibre) is loaded when a view shows a map.
+import { stats } from "./api.js";
+import { h, replace } from "./dom.js";
+import { formatDate } from "./format.js";
+import { announce, liveRegion } from "./live.js";
+import { ASSETS } from "./map.js";
+import * as router from "./router.js";
+import { session } from "./session.js";
+import { accountView } from "./views/account.js";
+import { adminView } from "./views/admin.js";
+import { browseView } from "./views/browse.js";
+import { mapPageView } from "./views/map-page.js";
+import { mineView } from "./views/mine.js";
+import { notFoundView } from "./views/not-found.js";
+import { signInView } from "./views/sign-in.js";
+import { uploadView } from "./views/upload.js";
+
+router.route("", browseView);
+router.route("maps/:id", mapPageView);
+router.route("mine", mineView);
+router.route("upload", uploadView);
+router.route("admin", adminView);
+router.route("sign-in", signInView);
+router.route("account", accountView);
+router.route("*not-found*", notFoundView);
+
+const nav = h("nav", { "aria-label": "Main" });
+const notices = h("div", { class: "notices" });
+const main = h("main", { id: "main", tabindex: "-1" });
+
+function navLink(path, label) {
+  const current = router.appPath() === path;
+  return h("a", { href: path || "./", "aria-current": current ? "page" : null, text: label });
+}
+
+function renderChrome() {
+  const me = session.me();
+  const items = [navLink("", "Browse")];
+  if (session.token()) {
+    items.push(navLink("mine", "My maps"), navLink("upload", "Upload"));
+    if (session.isAdmin()) items.push(navLink("admin", "Admin"));
+    items.push(navLink("account", me ? me.username : "Account"));
+    items.push(
+      h("button", {
+        type: "button",
+        class: "link-button",
+        text: "Sign out",
+        onclick: () => {
+          session.signOut();
+          announce("Signed out.");
+          router.navigate("");
+        },
+      }),
+    );
+  } else {
+    items.push(navLink("sign-in", "Sign in"));
+  }
+  replace(nav, h("ul", {}, items.map((item) => h("li", {}, item))));
+  const banners = [];
+  if (me && !me.active) {
+    banners.push(
+      h(
+        "div",
+        { class: "banner warning", role: "status", "data-banner": "deactivated" },
+        h("strong", { text: "Your subscription has ended" }),
+        me.active_until ? ` (on ${formatDate(me.active_until, false)}). ` : ". ",
+        "You see and download public maps and your own, as a guest does; uploading and members' maps need an active subscription. Ask an administrator to renew it.",
+      ),
+    );
+  }
+  const notice = session.takeNotice();
+  if (notice) banners.push(h("div", { class: "banner info", role: "status", text: notice }));
+  replace(notices, banners);
+}
+
+async function boot() {
+  const root = document.getElementById("app");
+  const header = h(
+    "header",
+    { class: "site-header" },
+    h("a", { class: "brand", href: "./" }, h("img", { src: `static/${ASSETS.icon}`, alt: "", width: 28, height: 28 }), "Map Stock"),
+    nav,
+  );
+  replace(
+    root,
+    h("a", { class: "skip-link", href: "#main", onclick: (e) => { e.preventDefault(); main.focus(); } }, "Skip to content"),
+    header,
+    notices,
+    main,
+    liveRegion,
+  );
+  let signedIn = Boolean(session.token());
+  session.onChange(() => {
+    renderChrome();
+    const now = Boolean(session.token());
+    if (signedIn && !now) router.refresh(); // expired or signed out elsewhere: redraw as a guest
+    signedIn = now;
+  });
+  router.onRendered(() => renderChrome());
+  if (session.token()) {
+    try {
+      await session.refresh();
+    } catch {
+      // a 401 already turned the session into a guest's; anything else: the views say it
+    }
+  }
+  renderChrome();
+  await router.start(main);
+}
+
+window.__mapstock = { stats, announce };
+boot();

@@ -1,0 +1,80 @@
+// Who is signed in. The access token lives in sessionStorage (this tab only, gone when it
+// closes) and in no URL, cookie or log; `me` is GET v1/me's answer.
+import { api } from "./api.js";
+
+const KEY = "mapstock.session";
+const listeners = new Set();
+let state = load();
+let expiryTimer = null;
+
+function load() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(KEY) ?? "null");
+    if (saved && saved.token && saved.expiresAt > Date.now()) return { ...saved, me: null, notice: null };
+  } catch {
+    // a damaged entry is a signed-out session
+  }
+  return { token: null, expiresAt: 0, me: null, notice: null };
+}
+
+function save() {
+  if (state.token) sessionStorage.setItem(KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt }));
+  else sessionStorage.removeItem(KEY);
+}
+
+function changed() {
+  clearTimeout(expiryTimer);
+  if (state.token) {
+    expiryTimer = setTimeout(() => session.expire("Your session has expired: sign in again."), Math.max(0, state.expiresAt - Date.now()));
+  }
+  for (const listener of listeners) listener(state);
+}
+
+export const session = {
+  /** The bearer token, or null for a guest. */
+  token: () => state.token,
+  /** v1/me of the signed-in member (null for a guest or before it loads). */
+  me: () => state.me,
+  /** True for a member whose subscription runs (or an admin). */
+  active: () => Boolean(state.me && state.me.active),
+  isAdmin: () => Boolean(state.me && state.me.role === "admin"),
+  /** A message for the reader about the session (expired…), shown once. */
+  takeNotice() {
+    const notice = state.notice;
+    state.notice = null;
+    return notice;
+  },
+  onChange(listener) {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  },
+  /** Store a fresh token (from v1/auth/token) and load v1/me; throws ApiError. */
+  async signIn(username, password) {
+    const doc = await api("v1/auth/token", { method: "POST", json: { username, password }, auth: false });
+    state = { token: doc.access_token, expiresAt: Date.now() + doc.expires_in * 1000, me: null, notice: null };
+    save();
+    await session.refresh();
+  },
+  /** Reload v1/me (subscription, usage) and tell the listeners. */
+  async refresh() {
+    if (!state.token) {
+      changed();
+      return null;
+    }
+    state.me = await api("v1/me");
+    changed();
+    return state.me;
+  },
+  signOut() {
+    state = { token: null, expiresAt: 0, me: null, notice: null };
+    save();
+    changed();
+  },
+  /** The token stopped working (401, expiry): back to guest, with a notice. */
+  expire(notice) {
+    if (!state.token) return;
+    state = { token: null, expiresAt: 0, me: null, notice };
+    save();
+    changed();
+  },
+};

@@ -1,0 +1,278 @@
+// One map: preview, metadata, live status while processing, the reason when rejected or
+// failed, downloads, and for its owner (or an admin): visibility, title and description,
+// delete with confirmation.
+import { api, ApiError, download, previewUrl } from "../api.js";
+import { field, h, replace, select } from "../dom.js";
+import { FINAL_STATUSES, formatBytes, formatDate, formatName, mapName, STATUS_TEXT, VISIBILITIES } from "../format.js";
+import { announce } from "../live.js";
+import { navigate } from "../router.js";
+import { session } from "../session.js";
+
+const POLL_MS = [1000, 1000, 2000, 2000, 3000, 5000];
+
+export async function mapPageView(params) {
+  const id = params.id;
+  let map;
+  try {
+    map = await api(`v1/maps/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 400)) return notFound();
+    throw err;
+  }
+  let pollTimer = null;
+  let polls = 0;
+  let destroyed = false;
+  const node = h("article", { class: "map-page" });
+  const heading = h("h1", { text: mapName(map) });
+  const statusBox = h("div", { class: "status-box", role: "status", "aria-live": "polite" });
+  const previewBox = h("figure", { class: "preview" });
+  const facts = h("dl", { class: "facts" });
+  const actions = h("div", { class: "actions" });
+  const messages = h("p", { class: "error", role: "alert", hidden: true });
+  const description = h("p", { class: "description" });
+  const owner = h("section", { class: "owner-tools", "aria-labelledby": "owner-tools-title" });
+  replace(
+    node,
+    h("p", { class: "crumbs" }, h("a", { href: "./", text: "Browse" })),
+    heading,
+    description,
+    statusBox,
+    messages,
+    h("div", { class: "map-layout" }, previewBox, h("div", {}, actions, facts)),
+    owner,
+  );
+
+  const canManage = () => {
+    const me = session.me();
+    return Boolean(me && (me.username === map.owner || me.role === "admin"));
+  };
+
+  function showError(err) {
+    messages.textContent = err instanceof ApiError ? err.describe() : String(err.message ?? err);
+    messages.hidden = false;
+  }
+
+  function renderStatus() {
+    const parts = [h("span", { class: `badge status-${map.status}`, text: STATUS_TEXT[map.status] ?? map.status })];
+    if (map.status === "processing" || map.status === "uploaded") {
+      const stage = map.stage ? `stage: ${map.stage}` : "queued";
+      parts.push(" ", h("span", { class: "stage", text: stage }));
+      if (Number.isFinite(map.progress)) {
+        parts.push(" ", h("progress", { max: 100, value: map.progress, "aria-label": "Processing progress" }), ` ${map.progress} %`);
+      }
+    }
+    if (map.error && (map.status === "rejected" || map.status === "failed")) {
+      parts.push(h("p", { class: "reason" }, h("strong", { text: "Reason: " }), `${map.error.message} (${map.error.code})`));
+    }
+    replace(statusBox, parts);
+  }
+
+  async function renderPreview() {
+    if (!map.preview) {
+      replace(previewBox, h("div", { class: "no-preview", text: map.status === "ready" ? "No preview for this map." : "The preview appears once the map is processed." }));
+      return;
+    }
+    const img = h("img", { alt: `Preview of ${mapName(map)}`, width: map.preview.width, height: map.preview.height });
+    replace(previewBox, img, h("figcaption", { text: `Preview, ${map.preview.width} × ${map.preview.height} px` }));
+    try {
+      img.src = await previewUrl(map.id);
+    } catch (err) {
+      replace(previewBox, h("div", { class: "no-preview", text: `The preview could not be loaded: ${err.message}` }));
+    }
+  }
+
+  function renderFacts() {
+    const md = map.metadata ?? {};
+    const rows = [
+      ["Format", `${formatName(map.format)}${map.media_type ? ` (${map.media_type})` : ""}`],
+      ["File", map.filename],
+      ["Size", formatBytes(map.size)],
+      ["Owner", map.owner],
+      ["Visibility", map.visibility],
+      ["CRS", md.crs],
+      ["Dimensions", md.width && md.height ? `${md.width} × ${md.height} px` : null],
+      ["Bands", md.bands],
+      ["Resolution", Array.isArray(md.resolution) ? md.resolution.join(" × ") : md.resolution],
+      ["Features", md.feature_count],
+      ["Layers", Array.isArray(md.layers) ? md.layers.map((l) => (typeof l === "string" ? l : l?.name ?? JSON.stringify(l))).join(", ") : md.layers],
+      ["Zoom levels", md.minzoom !== undefined || md.maxzoom !== undefined ? `${md.minzoom ?? "?"}–${md.maxzoom ?? "?"}` : null],
+      ["Pages", md.pages],
+      ["Bounding box", Array.isArray(md.bbox) ? md.bbox.map((v) => Number(v).toFixed(4)).join(", ") : null],
+      ["SHA-256", map.sha256],
+      ["Optimized", map.variants?.optimized ? `${map.variants.optimized.kind ?? "variant"}, ${formatBytes(map.variants.optimized.size)}` : null],
+      ["Uploaded", formatDate(map.uploaded_at ?? map.created_at)],
+      ["Processed", formatDate(map.processed_at)],
+      ["Downloads", map.download_count],
+    ];
+    const shown = new Set(["bbox", "crs", "width", "height", "bands", "resolution", "feature_count", "layers", "minzoom", "maxzoom", "pages"]);
+    for (const [key, value] of Object.entries(md)) {
+      if (shown.has(key) || value === null || value === undefined || typeof value === "object") continue;
+      rows.push([key.replace(/_/g, " "), value]);
+    }
+    replace(
+      facts,
+      rows
+        .filter(([, value]) => value !== null && value !== undefined && value !== "")
+        .map(([label, value]) => h("div", { class: "fact" }, h("dt", { text: label }), h("dd", { text: String(value) }))),
+    );
+  }
+
+  function renderActions() {
+    if (map.status !== "ready") {
+      replace(actions);
+      return;
+    }
+    const hasOptimized = Boolean(map.variants?.optimized);
+    const go = (variant) => async (event) => {
+      event.target.disabled = true;
+      try {
+        await download(map.id, variant);
+        announce("Download started.");
+      } catch (err) {
+        showError(err);
+      } finally {
+        event.target.disabled = false;
+      }
+    };
+    replace(
+      actions,
+      h("button", { type: "button", class: "primary", text: "Download", onclick: go(hasOptimized ? "optimized" : undefined) }),
+      hasOptimized ? h("button", { type: "button", class: "secondary", text: "Download original", onclick: go("original") }) : null,
+    );
+  }
+
+  function renderOwnerTools() {
+    if (!canManage()) {
+      replace(owner);
+      return;
+    }
+    const visibility = select(VISIBILITIES, map.visibility, { name: "visibility" });
+    visibility.addEventListener("change", async () => {
+      visibility.disabled = true;
+      try {
+        map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { visibility: visibility.value } });
+        announce(`Visibility changed to ${map.visibility}.`);
+        renderFacts();
+      } catch (err) {
+        visibility.value = map.visibility;
+        showError(err);
+      } finally {
+        visibility.disabled = false;
+      }
+    });
+    const title = h("input", { type: "text", name: "title", value: map.title ?? "", maxlength: 200 });
+    const text = h("textarea", { name: "description", rows: 4, maxlength: 5000 });
+    text.value = map.description ?? "";
+    const saved = h("span", { class: "saved", role: "status" });
+    const edit = h(
+      "form",
+      {
+        class: "edit",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          saved.textContent = "";
+          try {
+            map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { title: title.value, description: text.value } });
+            heading.textContent = mapName(map);
+            description.textContent = map.description ?? "";
+            document.title = `${mapName(map)} · Map Stock`;
+            saved.textContent = "Saved.";
+          } catch (err) {
+            showError(err);
+          }
+        },
+      },
+      field("Title", title),
+      field("Description", text),
+      h("div", { class: "row" }, h("button", { type: "submit", class: "secondary", text: "Save" }), saved),
+    );
+    const dialog = h(
+      "dialog",
+      { class: "confirm", "aria-labelledby": "delete-title" },
+      h("h2", { id: "delete-title", text: "Delete this map?" }),
+      h("p", {}, "“", mapName(map), "” and its files will be removed for good."),
+      h(
+        "form",
+        { method: "dialog", class: "row" },
+        h("button", { type: "submit", value: "cancel", class: "secondary", text: "Cancel", autofocus: true }),
+        h("button", { type: "submit", value: "delete", class: "danger", text: "Delete map" }),
+      ),
+    );
+    dialog.addEventListener("close", async () => {
+      if (dialog.returnValue !== "delete") return;
+      try {
+        await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "DELETE" });
+        announce("Map deleted.");
+        navigate("mine");
+      } catch (err) {
+        showError(err);
+      }
+    });
+    replace(
+      owner,
+      h("h2", { id: "owner-tools-title", text: "Manage" }),
+      field("Visibility", visibility, "Private: only you. Members: every active member. Public: everyone, guests included."),
+      edit,
+      h("button", { type: "button", class: "danger", text: "Delete", onclick: () => dialog.showModal() }),
+      dialog,
+    );
+  }
+
+  function render() {
+    description.textContent = map.description ?? "";
+    renderStatus();
+    renderFacts();
+    renderActions();
+    renderOwnerTools();
+    renderPreview();
+  }
+
+  async function poll() {
+    pollTimer = null;
+    try {
+      const next = await api(`v1/maps/${encodeURIComponent(map.id)}`);
+      if (destroyed) return;
+      const statusChanged = next.status !== map.status;
+      map = next;
+      if (statusChanged) {
+        render();
+        announce(`Status: ${STATUS_TEXT[map.status] ?? map.status}.`);
+      } else renderStatus();
+    } catch (err) {
+      if (destroyed) return;
+      showError(err);
+    }
+    schedulePoll();
+  }
+
+  function schedulePoll() {
+    if (destroyed || FINAL_STATUSES.has(map.status)) return;
+    pollTimer = setTimeout(poll, POLL_MS[Math.min(polls, POLL_MS.length - 1)]);
+    polls += 1;
+  }
+
+  render();
+  schedulePoll();
+  return {
+    title: mapName(map),
+    node,
+    cleanup() {
+      destroyed = true;
+      clearTimeout(pollTimer);
+    },
+  };
+}
+
+function notFound() {
+  return {
+    title: "Map not found",
+    node: h(
+      "section",
+      {},
+      h("h1", { text: "Map not found" }),
+      h("p", { text: "This map does not exist, or it is not shared with you." }),
+      session.token() ? null : h("p", {}, h("a", { href: "sign-in", text: "Sign in" }), " to see maps shared with members."),
+      h("p", {}, h("a", { href: "./", text: "Browse maps" })),
+    ),
+  };
+}
