@@ -29,6 +29,8 @@ FORMATS = (
 )
 # A SHA-256 as stored and shown (app.maps.sha256, declared_sha256); clients may send upper case.
 SHA256_PATTERN = "^[0-9a-f]{64}$"
+# S3's per-part checksums a multipart upload may be created with (app.maps.part_checksum).
+PART_CHECKSUM_ALGORITHMS = ("SHA256",)
 
 # Accounts.
 USERNAME_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$"  # app.users.username

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
+import contextlib
 import datetime as dt
 import hashlib
 import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import httpx
 
@@ -23,6 +25,7 @@ from mapstock_client.api import Api, ClientError, map_path
 from mapstock_client.progress import Progress
 
 CHUNK = 1024 * 1024  # read, hashed and handed to the socket in steps of this (progress too)
+CHECKSUM_HEADER = "x-amz-checksum-sha256"
 URLS_PER_CALL = 100  # the API's limit
 URL_MARGIN_SECONDS = 60  # a URL this close to expiry is asked for again before use
 ATTEMPTS = 8  # per part: backoff 0.5, 1, 2, 4, 8, 16, 30 s between them (about a minute)
@@ -46,6 +49,40 @@ class Layout:
         """(offset, length) of part `number` (1-based)."""
         offset = (number - 1) * self.part_size
         return offset, min(self.part_size, self.size - offset)
+
+
+class Slots:
+    """`count` transfer slots, handed to waiting workers in the order they asked (a worker
+    that gives one back cannot take it again ahead of one already waiting)."""
+
+    def __init__(self, count: int):
+        self.free = count
+        self.lock = threading.Lock()
+        self.waiting: deque[threading.Event] = deque()
+
+    def acquire(self, stop: threading.Event) -> None:
+        """Wait for a slot; raises Stopped once `stop` is set."""
+        with self.lock:
+            if self.free and not self.waiting:
+                self.free -= 1
+                return
+            turn = threading.Event()
+            self.waiting.append(turn)
+        while not turn.wait(0.5):
+            if stop.is_set():
+                with self.lock:
+                    if not turn.is_set():
+                        self.waiting.remove(turn)
+                        raise Stopped
+                self.release()  # handed over while giving up: pass it on
+                raise Stopped
+
+    def release(self) -> None:
+        with self.lock:
+            if self.waiting:
+                self.waiting.popleft().set()
+            else:
+                self.free += 1
 
 
 def backoff(attempt: int) -> float:
@@ -79,8 +116,11 @@ class PartSender:
         # part -> (url, monotonic expiry, headers the PUT must carry)
         self.urls: dict[int, tuple[str, float, dict[str, str]]] = {}
         self.url_lock = threading.Lock()
+        self.ask_lock = threading.Lock()  # one request for URLs with checksums at a time
+        self.wanted: dict[int, str] = {}  # part -> checksum: read, waiting for a URL
         self.pending: list[int] = []
         self.buffers = threading.local()  # one part-sized buffer per worker, reused
+        self.slots = Slots(parallel)  # parts on the wire at once
         # The bearer token must never reach S3: a client of its own, without it.
         self.s3 = httpx.Client(
             timeout=PART_TIMEOUT,
@@ -89,25 +129,65 @@ class PartSender:
 
     def url_for(self, number: int, checksum: str | None = None) -> tuple[str, dict[str, str]]:
         """A fresh URL for part `number` and the headers its PUT must carry: with a checksum,
-        signed for it alone; else asked for in batches of up to 100 parts still to go."""
+        signed for it (with those of other parts read by then); else asked for in batches of
+        up to 100 parts still to go."""
+        if checksum is not None:
+            return self._signed_for(number, checksum)
         with self.url_lock:
-            known = self.urls.get(number)
-            if known and known[1] - time.monotonic() > URL_MARGIN_SECONDS:
-                return known[0], known[2]
-            if checksum is not None:
-                doc = {"part_numbers": [number], "checksums_sha256": {str(number): checksum}}
-            else:
-                ahead = [n for n in self.pending if n >= number and n not in self.urls]
-                doc = {"part_numbers": sorted({number, *ahead[: URLS_PER_CALL - 1]})}
-            answer = self.api.json(
-                "POST", map_path(self.map_id, "upload", "parts"), json=doc, idempotent=True
+            known = self._fresh(number, None)
+            if known:
+                return known
+            ahead = [n for n in self.pending if n >= number and n not in self.urls]
+            self.urls.update(
+                self._ask({"part_numbers": sorted({number, *ahead[: URLS_PER_CALL - 1]})})
             )
-            for part in answer["parts"]:
-                headers = dict(part.get("headers") or {})
-                expiry = _expiry(part["expires_at"])
-                self.urls[int(part["part_number"])] = (part["url"], expiry, headers)
-            url, _, headers = self.urls[number]
-            return url, headers
+            return self.urls[number][0], self.urls[number][2]
+
+    def _signed_for(self, number: int, checksum: str) -> tuple[str, dict[str, str]]:
+        with self.url_lock:
+            known = self._fresh(number, checksum)
+            if known:
+                return known
+            self.wanted[number] = checksum
+        # One request at a time signs every part waiting by then: this worker's and those of
+        # workers that queued behind it meanwhile (one call for several when parts bunch up).
+        with self.ask_lock:
+            with self.url_lock:
+                known = self._fresh(number, checksum)
+                if known:
+                    return known
+                self.wanted[number] = checksum  # again: a failed request may have taken it
+                wanted, self.wanted = self.wanted, {}
+            numbers = sorted(wanted)
+            checksums = {str(n): wanted[n] for n in numbers}
+            signed = self._ask({"part_numbers": numbers, "checksums_sha256": checksums})
+            with self.url_lock:
+                self.urls.update(signed)
+                return self.urls[number][0], self.urls[number][2]
+
+    def _fresh(self, number: int, checksum: str | None) -> tuple[str, dict[str, str]] | None:
+        """The known URL of a part (signed for `checksum`) unless it expires soon; under
+        url_lock."""
+        known = self.urls.get(number)
+        if not known or known[1] - time.monotonic() <= URL_MARGIN_SECONDS:
+            return None
+        if checksum is not None and known[2].get(CHECKSUM_HEADER) != checksum:
+            return None
+        return known[0], known[2]
+
+    def _ask(self, doc: dict[str, Any]) -> dict[int, tuple[str, float, dict[str, str]]]:
+        """POST …/upload/parts: {part: (url, monotonic expiry, headers)}."""
+        answer = self.api.json(
+            "POST", map_path(self.map_id, "upload", "parts"), json=doc, idempotent=True
+        )
+        return {
+            int(part["part_number"]): (
+                part["url"],
+                _expiry(part["expires_at"]),
+                dict(part.get("headers") or {}),
+            )
+            for part in answer["parts"]
+        }
 
     def forget_url(self, number: int) -> None:
         with self.url_lock:
@@ -151,10 +231,22 @@ class PartSender:
             self.progress.advance(len(chunk))
             yield cast(bytes, chunk)
 
-    def _put(self, number: int, data: memoryview, checksum: str | None) -> httpx.Response:
+    @contextlib.contextmanager
+    def _on_the_wire(self) -> Iterator[None]:
+        """One of the `parallel` transfer slots, held until the PUT's answer is dealt with (so
+        a part that fails for good stops the others before a waiting one starts). Raises
+        Stopped."""
+        self.slots.acquire(self.stop)
+        try:
+            if self.stop.is_set():
+                raise Stopped
+            yield
+        finally:
+            self.slots.release()
+
+    def _put(self, number: int, data: memoryview, url: str, headers: dict[str, str]) -> Any:
         """One PUT of the part; the progress it made is taken back when it does not succeed."""
         sent = [0]
-        url, headers = self.url_for(number, checksum)
         try:
             response = self.s3.put(
                 url,
@@ -183,35 +275,41 @@ class PartSender:
                 self.stop.wait(backoff(attempt - 1))
             if self.stop.is_set():
                 raise Stopped
-            try:
-                response = self._put(number, data, checksum)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-                continue
-            etag = response.headers.get("ETag", "").strip('"')
-            if response.status_code == 200 and etag:
-                self.log(f"part {number} sent ({len(data)} bytes)")
-                return etag
-            problem = f"S3 answered {response.status_code}: {response.text.strip()[:200]}"
-            if response.status_code == 403:
-                self.forget_url(number)  # expired (or refused): the next attempt signs anew
-            elif _bad_digest(response):
-                # The bytes S3 got are not the ones hashed (damaged on the way, or the file
-                # changed): read the part again and sign its URL for what is read now.
-                self.forget_url(number)
-                data, checksum = self.read_part(number)
-            elif response.status_code not in RETRY_STATUSES and response.status_code != 200:
-                self.stop.set()  # here, before this worker picks up the next part
-                raise ClientError(f"part {number}: {problem}")
+            url, headers = self.url_for(number, checksum)  # signed before its turn comes
+            with self._on_the_wire():
+                try:
+                    response = self._put(number, data, url, headers)
+                except httpx.TransportError as exc:
+                    problem = f"{type(exc).__name__}: {exc}"
+                    continue
+                etag = response.headers.get("ETag", "").strip('"')
+                if response.status_code == 200 and etag:
+                    self.log(f"part {number} sent ({len(data)} bytes)")
+                    return etag
+                problem = f"S3 answered {response.status_code}: {response.text.strip()[:200]}"
+                if response.status_code == 403:
+                    self.forget_url(number)  # expired (or refused): the next attempt signs anew
+                elif _bad_digest(response):
+                    # The bytes S3 got are not the ones hashed (damaged on the way, or the file
+                    # changed): read the part again and sign its URL for what is read now.
+                    self.forget_url(number)
+                    data, checksum = self.read_part(number)
+                elif response.status_code not in RETRY_STATUSES:
+                    self.stop.set()  # before a waiting part takes this slot
+                    raise ClientError(f"part {number}: {problem}")
         self.stop.set()
         raise ClientError(f"part {number}: gave up after {ATTEMPTS} attempts ({problem})")
 
     def run(self, numbers: list[int]) -> dict[int, str]:
-        """Send `numbers` with `parallel` workers; returns their ETags. On Ctrl-C or a part that
-        fails for good, the others stop within a chunk and the exception is raised."""
+        """Send `numbers`, `parallel` at a time; returns their ETags. On Ctrl-C or a part that
+        fails for good, the others stop within a chunk and the exception is raised.
+
+        One worker more than there are transfers: while `parallel` parts are on the wire, the
+        next one is read, hashed and signed, so no transfer waits for that (memory: one part
+        buffer per worker)."""
         self.pending = sorted(numbers)
         etags: dict[int, str] = {}
-        pool = cf.ThreadPoolExecutor(self.parallel, thread_name_prefix="part")
+        pool = cf.ThreadPoolExecutor(self.parallel + 1, thread_name_prefix="part")
         futures = {pool.submit(self.send, n): n for n in self.pending}
         try:
             remaining = set(futures)

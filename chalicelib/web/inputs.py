@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 from chalicelib import rules
-from chalicelib.web import part_checksums
 from chalicelib.web.fields import FIRST_YEAR, LAST_YEAR, Field, non_blank, plain_filename
 
 # One value each, as every operation that takes it takes it.
@@ -85,9 +84,13 @@ PRESIGNED_UPLOAD = {
     "size": Field("int", required=True, minimum=1),
     "sha256": SHA256,
     "multipart": Field("bool"),
-    # S3's per-part checksums of a multipart upload (a single presigned POST has no parts: its
-    # integrity is the whole file's `sha256`).
-    "checksum_algorithm": Field("choice", choices=part_checksums.ALGORITHMS),
+    "checksum_algorithm": Field(
+        "choice",
+        choices=rules.PART_CHECKSUM_ALGORITHMS,
+        description="Multipart uploads only (a presigned POST has no parts; the whole file's "
+        "sha256 covers it): create the upload with S3's per-part SHA-256 checksums. Without "
+        "it, parts go without.",
+    ),
 }
 # POST /v1/maps as a direct upload: the form's parts beside the file (filename: the file
 # part's), or a raw body's (application/octet-stream) query string.

@@ -15,7 +15,6 @@ from typing import Any
 
 from chalicelib import errors
 
-ALGORITHMS = ("SHA256",)
 HEADER = "x-amz-checksum-sha256"
 FIELD = "checksums_sha256"
 

@@ -316,6 +316,8 @@ def test_the_database_constraints_say_what_the_fields_say(sql):
         assert _rule(maps[column]) == {"pattern": rules.SHA256_PATTERN}, column
     # What clients may send is the stored form in either case.
     assert inputs.SHA256.pattern == rules.SHA256_PATTERN.replace("a-f", "a-fA-F")
+    stored = re.findall(r"'(\w+)'::text", " ".join(maps["part_checksum"]))
+    assert tuple(stored) == inputs.PRESIGNED_UPLOAD["checksum_algorithm"].choices
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ _PART_SHA256 = {
 }
 _CHECKSUM_ALGORITHM = {
     "type": ["string", "null"],
-    "enum": [*part_checksums.ALGORITHMS, None],
+    "enum": [*rules.PART_CHECKSUM_ALGORITHMS, None],
     "description": "SHA256: the upload was created with S3's per-part SHA-256 checksums; every "
     "part URL is then asked for with the part's checksum (checksums_sha256) and its PUT "
     "carries it as x-amz-checksum-sha256. null: parts go without.",
