@@ -4,12 +4,10 @@ and what the page sends to S3 (part PUTs) recorded."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests import webapp_build
 from tests.e2e.stack import (
     LocalStack,
     database_for_stack,
@@ -62,21 +61,8 @@ new MutationObserver((records) => {
 
 
 def ensure_webapp_built() -> None:
-    """`make webapp` (a no-op when up to date) under a lock shared by the test workers."""
-    lock_path = ROOT / ".local" / "webapp-build.lock"
-    lock_path.parent.mkdir(exist_ok=True)
-    with open(lock_path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        result = subprocess.run(
-            ["make", "-s", "webapp"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    if result.returncode != 0:
-        pytest.fail(f"make webapp failed (Node.js + npm needed):\n{result.stdout}{result.stderr}")
+    """`make webapp` (a no-op when up to date) under the lock the test workers share."""
+    webapp_build.ensure_built()
 
 
 def chromium_args() -> list[str]:
