@@ -41,6 +41,15 @@ def map_id_of(page: Any) -> str:
     return match.group(1)
 
 
+def ready_with(member, map_id: str, data: bytes) -> dict:
+    """The map once final: ready, its checksum and its original the uploaded bytes."""
+    doc = member.wait_final(map_id)
+    assert doc["status"] == "ready", doc
+    assert doc["sha256"] == sha256(data)
+    assert member.original(map_id) == data
+    return doc
+
+
 def test_a_large_geotiff_goes_up_in_parallel_parts_and_becomes_ready(
     upload_stack, chromium, tmp_path
 ):
@@ -67,12 +76,9 @@ def test_a_large_geotiff_goes_up_in_parallel_parts_and_becomes_ready(
     finally:
         context.close()
 
-    doc = member.wait_final(map_id)
-    assert doc["status"] == "ready", doc
+    doc = ready_with(member, map_id, data)
     assert doc["visibility"] == "members"
     assert doc["format"] == "geotiff"
-    assert doc["sha256"] == sha256(data)
-    assert member.original(map_id) == data
 
 
 def test_an_upload_cut_by_a_reload_resumes_with_the_missing_parts_only(
@@ -143,11 +149,8 @@ def test_an_upload_cut_by_a_reload_resumes_with_the_missing_parts_only(
     finally:
         context.close()
 
-    doc = member.wait_final(map_id)
-    assert doc["status"] == "ready", doc
+    doc = ready_with(member, map_id, data)
     assert doc["visibility"] == "public"
-    assert doc["sha256"] == sha256(data)
-    assert member.original(map_id) == data
 
 
 def test_a_part_that_fails_once_is_sent_again(upload_stack, chromium, tmp_path):
@@ -189,9 +192,7 @@ def test_a_part_that_fails_once_is_sent_again(upload_stack, chromium, tmp_path):
     finally:
         context.close()
 
-    doc = member.wait_final(map_id)
-    assert doc["status"] == "ready", doc
-    assert member.original(map_id) == data
+    ready_with(member, map_id, data)
 
 
 def test_a_small_file_keeps_the_presigned_post_with_progress_to_100(
@@ -220,9 +221,7 @@ def test_a_small_file_keeps_the_presigned_post_with_progress_to_100(
         assert errors == []
     finally:
         context.close()
-    doc = member.wait_final(map_id)
-    assert doc["status"] == "ready", doc
-    assert member.original(map_id) == data
+    ready_with(member, map_id, data)
 
 
 def test_cancel_stops_the_parts_and_the_same_file_then_resumes(upload_stack, chromium, tmp_path):
@@ -270,7 +269,5 @@ def test_cancel_stops_the_parts_and_the_same_file_then_resumes(upload_stack, chr
         assert errors == []
     finally:
         context.close()
-    doc = member.wait_final(map_id)
-    assert doc["status"] == "ready", doc
+    doc = ready_with(member, map_id, data)
     assert doc["visibility"] == "members"
-    assert member.original(map_id) == data
