@@ -48,6 +48,18 @@ $$;
 COMMENT ON FUNCTION api.login_lookup(text, text, integer, integer, integer)
     IS 'Count a login attempt (throttled: retry_after seconds) and return the user''s id, hash and token version.';
 
+CREATE OR REPLACE FUNCTION api.login_succeeded(p_username text, p_client_ip text) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    -- Only failures count against the limits: a member who signs in from many tabs or
+    -- scripts never locks themselves out. The attempt login_lookup counted is taken back
+    -- (never below zero), so guesses made in the same window still count.
+    UPDATE app.login_throttle SET attempts = greatest(attempts - 1, 0)
+    WHERE key IN ('ip:' || coalesce(p_client_ip, '-'),
+                  'acct:' || lower(p_username) || '|' || coalesce(p_client_ip, '-'))
+$$;
+COMMENT ON FUNCTION api.login_succeeded(text, text)
+    IS 'Take back the attempt login_lookup counted for a login that succeeded.';
+
 CREATE OR REPLACE FUNCTION api.me(p_caller uuid, p_token_version integer,
                                   p_default_quota_maps integer, p_default_quota_bytes bigint)
 RETURNS jsonb

@@ -61,3 +61,27 @@ def test_one_client_cannot_sweep_many_accounts(sql, stack):
         assert waits[5] > 0
     finally:
         conn.close()
+
+
+def test_successful_logins_do_not_count_against_the_limit(client, users):
+    users.create("dora")
+    # Many tabs and scripts signing in with the right password never lock the member out.
+    statuses = [login(client, "dora", PASSWORD).status_code for _ in range(25)]
+    assert statuses == [200] * 25
+
+
+def test_failures_still_count_between_successes(client, users):
+    users.create("erin")
+    answers = []
+    for _ in range(12):
+        answers.append(login(client, "erin", "wrong guess!").status_code)
+        answers.append(login(client, "erin", PASSWORD).status_code)
+    # Successes take back only their own attempt: the failures keep counting in their window.
+    assert 429 in answers
+    first = answers.index(429)
+    assert answers[:first].count(401) >= 5
+    throttled = login(client, "erin", PASSWORD)
+    assert throttled.status_code == 429
+    message = body(throttled)["message"]
+    assert message.startswith("Too many failed login attempts; retry in ")
+    assert message.endswith(("seconds.", "minutes.", "second."))

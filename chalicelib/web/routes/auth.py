@@ -32,19 +32,28 @@ def create_token() -> Response:
         p_max_per_ip=settings.login_max_per_ip,
     )
     if lookup["retry_after"]:
+        wait = int(lookup["retry_after"])
         raise errors.ApiError(
             429,
             "too_many_requests",
-            "Too many login attempts; retry later.",
-            {"Retry-After": str(lookup["retry_after"])},
+            f"Too many failed login attempts; retry in {_duration(wait)}.",
+            {"Retry-After": str(wait)},
         )
     found = lookup["user"]
     # The bcrypt check runs for unknown users too (against a dummy hash): equal time, equal answer.
     ok = verify_password(password, found["password_hash"] if found else None)
     if not ok or not found:
         raise errors.unauthorized("Wrong username or password.")
+    db.call("api.login_succeeded", p_username=username, p_client_ip=client_ip(request))
     token, expires_in = issue_token(str(found["id"]), int(found["token_version"]))
     return json_response({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+
+
+def _duration(seconds: int) -> str:
+    """'45 seconds' or '3 minutes' (rounded up): what a person waits for."""
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{-(-seconds // 60)} minutes"
 
 
 def _plausible(username: str) -> bool:
