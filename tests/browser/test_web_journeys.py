@@ -5,6 +5,8 @@ a dialog. Screenshots of the main pages land in .local/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import http.client
 import json
 import uuid
 from pathlib import Path
@@ -15,6 +17,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, World, geojson
 from tests.browser.harness import PHONE, assert_accessible, screenshot, watched_page
+from tests.webapp_build import ensure_built
 
 pytestmark = pytest.mark.e2e
 
@@ -372,3 +375,36 @@ def test_the_checks_catch_what_they_look_for(world: World, browser: Any) -> None
         # Seen: cleared, so that the teardown checks only the rest.
         page.evaluate("() => { window.__violations = []; }")
         watched.errors.clear()
+
+
+def test_head_through_the_local_server_is_get_without_a_body(world: World) -> None:
+    """Uptime checkers and link previews send HEAD: GET's status and headers, no body. On one
+    kept-alive connection, so a body sent after a HEAD answer would garble the next answer."""
+    asset = f"/static/{ensure_built()['entries']['app']}"
+    host = world.url.split("//", 1)[1]
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        for path, accept in (("/", "identity"), (asset, "identity"), (asset, "gzip")):
+            headers = {"Accept-Encoding": accept}
+            connection.request("GET", path, headers=headers)
+            got = connection.getresponse()
+            body = got.read()
+            connection.request("HEAD", path, headers=headers)
+            head = connection.getresponse()
+            assert head.read() == b"", path
+            assert head.status == got.status == 200, path
+            assert head.getheader("Content-Type") == got.getheader("Content-Type"), path
+            assert head.getheader("Cache-Control") == got.getheader("Cache-Control"), path
+            # The identity body's length (a HEAD is not compressed: nothing to compress).
+            assert head.getheader("Content-Length") == str(len(uncompressed(got, body))), path
+        connection.request("HEAD", "/static/nope.0123456789ab.js")
+        missing = connection.getresponse()
+        assert (missing.status, missing.read()) == (404, b"")
+        connection.request("GET", "/")  # the connection is still in step
+        assert connection.getresponse().read().startswith(b"<!doctype html>")
+    finally:
+        connection.close()
+
+
+def uncompressed(response: http.client.HTTPResponse, body: bytes) -> bytes:
+    return gzip.decompress(body) if response.getheader("Content-Encoding") == "gzip" else body
