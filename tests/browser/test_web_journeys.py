@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, World, geojson
 from tests.browser.harness import PHONE, assert_accessible, screenshot, watched_page
+from tests.browser.upload_fixtures import write_geotiff
 from tests.webapp_build import ensure_built
 
 pytestmark = pytest.mark.e2e
@@ -375,6 +376,52 @@ def test_the_checks_catch_what_they_look_for(world: World, browser: Any) -> None
         # Seen: cleared, so that the teardown checks only the rest.
         page.evaluate("() => { window.__violations = []; }")
         watched.errors.clear()
+
+
+def test_a_map_page_shows_the_footprint_of_a_map_with_a_bbox_only(
+    world: World, browser: Any, tmp_path: Path
+) -> None:
+    data = write_geotiff(tmp_path / "hut.tif", 300, seed=5)  # 0.3 degrees from (6.0, 46.5)
+    map_id = world.upload(world.member, "hut.tif", data, title="Hut raster", visibility="public")
+    world.wait_final([map_id], world.member)
+    doc = world.get(map_id, world.member)
+    assert (doc["status"], doc["format"]) == ("ready", "geotiff"), doc
+    with watched_page(browser, world.url) as watched:
+        page = watched.page
+        page.goto(f"maps/{map_id}")
+        region = page.get_by_role("region", name="Footprint", exact=True)
+        expect(region).to_be_visible()
+        pane = region.locator(".footprint-map")
+        expect(pane.locator("canvas")).to_have_count(1)
+        expect(pane).to_have_attribute("data-footprints", "1")
+        drawn = page.evaluate(
+            """() => {
+                const map = window.__mapstock.map.map;
+                const hits = map.queryRenderedFeatures({layers: ['footprint-fill']});
+                const xs = [], ys = [];
+                for (const f of hits) {
+                    for (const [x, y] of f.geometry.coordinates.flat()) { xs.push(x); ys.push(y); }
+                }
+                const bounds = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+                return {ids: [...new Set(hits.map((f) => f.id))], bounds};
+            }"""
+        )
+        assert len(drawn["ids"]) == 1, drawn
+        assert drawn["bounds"] == pytest.approx(doc["metadata"]["bbox"], abs=2e-3)
+        # The keyboard goes into the map (its canvas and zoom buttons) and out again.
+        pane.locator("canvas").focus()
+        for _ in range(6):
+            page.keyboard.press("Tab")
+        assert page.evaluate("() => !document.activeElement.closest('.footprint')")
+        assert_accessible(page, "map page with a footprint")
+        screenshot(page, "map-page-footprint", full_page=True)
+        # A map without a bbox (rejected; waiting for its upload): no map, no empty box.
+        sign_in(page, world.member)
+        for name in ("broken", "waiting"):
+            page.goto(f"maps/{world.maps[name]['id']}")
+            expect(page.locator(".status-box .badge")).to_be_visible()
+            expect(page.get_by_role("region", name="Footprint", exact=True)).to_have_count(0)
+            expect(page.locator(".footprint-map canvas")).to_have_count(0)
 
 
 def test_head_through_the_local_server_is_get_without_a_body(world: World) -> None:
