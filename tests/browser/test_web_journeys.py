@@ -424,6 +424,66 @@ def test_a_map_page_shows_the_footprint_of_a_map_with_a_bbox_only(
             expect(page.locator(".footprint-map canvas")).to_have_count(0)
 
 
+def session_ended_then_signed_in_again(page: Any, name: str, back_to: str) -> None:
+    """The app forgot the token, says so on the sign-in page, and signing in leads back to
+    `back_to` (a full URL)."""
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.getItem('mapstock.session')") is None
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page).to_have_url(back_to)
+
+
+def test_an_ended_session_sends_the_member_to_sign_in_and_back(world: World, browser: Any) -> None:
+    name = f"ends{uuid.uuid4().hex[:6]}"
+    world.create_user(name, "--days", "30")
+    map_id = world.upload(name, "fell.geojson", geojson(-3.1, 54.4), title="Fell paths")
+    world.wait_final([map_id], name)
+    with watched_page(browser, world.url) as watched:
+        page = watched.page
+        sign_in(page, name)
+        # Revoked on the server (a password change) while the page is open; then an action.
+        page.goto(f"maps/{map_id}")
+        expect(page.get_by_role("heading", name="Fell paths")).to_be_visible()
+        revoked = world.stack.cli("user", "update", name, "--password-stdin", password=PASSWORD)
+        assert revoked.returncode == 0, revoked.stderr
+        page.get_by_label("Visibility").select_option("public")
+        expect(page).to_have_url(f"{world.url}/sign-in?next=maps%2F{map_id}")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        assert_accessible(page, "sign in after the session ended")
+        session_ended_then_signed_in_again(page, name, f"{world.url}/maps/{map_id}")
+        expect(page.get_by_label("Visibility")).to_have_value("private")  # not changed
+        # A stored token that no longer works (damaged), found when the page loads.
+        page.goto(f"./?q={world.tag}")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        page.evaluate(
+            """() => {
+                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                saved.token = saved.token.slice(0, -4) + 'AAAA';
+                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+            }"""
+        )
+        page.reload()
+        session_ended_then_signed_in_again(page, name, f"{world.url}/?q={world.tag}")
+        expect(page.get_by_label("Search")).to_have_value(world.tag)
+        # A stored token past its expiry time (the tab kept it; a reload finds it).
+        page.goto("mine")
+        expect(page.get_by_role("heading", name="My maps")).to_be_visible()
+        page.evaluate(
+            """() => {
+                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                saved.expiresAt = Date.now() - 1000;
+                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+            }"""
+        )
+        page.reload()
+        session_ended_then_signed_in_again(page, name, f"{world.url}/mine")
+
+
 def test_head_through_the_local_server_is_get_without_a_body(world: World) -> None:
     """Uptime checkers and link previews send HEAD: GET's status and headers, no body. On one
     kept-alive connection, so a body sent after a HEAD answer would garble the next answer."""
