@@ -1,12 +1,14 @@
-"""`chalice local`, with four differences: a path no route matches answers 404 in the contract's
+"""`chalice local`, with five differences: a path no route matches answers 404 in the contract's
 error shape, as the deployed API does (its gateway responses are set by the deploy), instead
 of API Gateway's default 403 "Missing Authentication Token"; the listening socket's backlog
 holds a burst of connections (socketserver's default of 5 resets the sixth client of a burst:
 a browser opening the web app, or a parallel upload, would see "connection reset");
 responses are gzipped for clients that accept it, as API Gateway does with config.json's
-minimum_compression_size (the web app's scripts are sent as text and compressed there); and
-its connections send without Nagle's delay (chalice writes a response's headers and body in
-two writes: the body waited for the client's delayed ACK, 40 ms on every request)."""
+minimum_compression_size (the web app's scripts are sent as text and compressed there); a
+HEAD answer carries no body (chalice local would write one, which a keep-alive client then
+reads as the start of its next response); and its connections send without Nagle's delay
+(chalice writes a response's headers and body in two writes: the body waited for the
+client's delayed ACK, 40 ms on every request)."""
 
 from __future__ import annotations
 
@@ -78,9 +80,25 @@ def install_compression(minimum: int | None) -> None:
     local.ChaliceRequestHandler._send_http_response_with_body = send  # type: ignore[method-assign]
 
 
+def send_head_response(handler: Any, code: int, headers: dict[str, Any]) -> None:
+    """A HEAD answer: status and headers (the app's Content-Length, the GET body's), no body."""
+    handler.send_response(code)
+    headers = dict(headers)
+    handler.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+    handler._send_headers(headers)
+
+
 def install() -> None:
-    """Patch chalice's local gateway so unmatched paths are contract-shaped 404s."""
+    """Patch chalice's local gateway so unmatched paths are contract-shaped 404s and HEAD
+    answers have no body."""
     original = local.LocalGateway.handle_request
+    send_response = local.ChaliceRequestHandler._send_http_response
+
+    def send(self: Any, code: int, headers: dict[str, Any], body: Any) -> None:
+        if self.command == "HEAD":
+            send_head_response(self, code, headers)
+        else:
+            send_response(self, code, headers, body)
 
     def handle_request(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
         try:
@@ -101,6 +119,7 @@ def install() -> None:
             ) from None
 
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
+    local.ChaliceRequestHandler._send_http_response = send  # type: ignore[method-assign]
     local.ThreadedHTTPServer.request_queue_size = LISTEN_BACKLOG
     local.ChaliceRequestHandler.disable_nagle_algorithm = True
 

@@ -5,6 +5,8 @@ a dialog. Screenshots of the main pages land in .local/screenshots/."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import http.client
 import json
 import uuid
 from pathlib import Path
@@ -15,6 +17,8 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import PASSWORD, World, geojson
 from tests.browser.harness import PHONE, assert_accessible, screenshot, watched_page
+from tests.browser.upload_fixtures import write_geotiff
+from tests.webapp_build import ensure_built
 
 pytestmark = pytest.mark.e2e
 
@@ -372,3 +376,142 @@ def test_the_checks_catch_what_they_look_for(world: World, browser: Any) -> None
         # Seen: cleared, so that the teardown checks only the rest.
         page.evaluate("() => { window.__violations = []; }")
         watched.errors.clear()
+
+
+def test_a_map_page_shows_the_footprint_of_a_map_with_a_bbox_only(
+    world: World, browser: Any, tmp_path: Path
+) -> None:
+    data = write_geotiff(tmp_path / "hut.tif", 300, seed=5)  # 0.3 degrees from (6.0, 46.5)
+    map_id = world.upload(world.member, "hut.tif", data, title="Hut raster", visibility="public")
+    world.wait_final([map_id], world.member)
+    doc = world.get(map_id, world.member)
+    assert (doc["status"], doc["format"]) == ("ready", "geotiff"), doc
+    with watched_page(browser, world.url) as watched:
+        page = watched.page
+        page.goto(f"maps/{map_id}")
+        region = page.get_by_role("region", name="Footprint", exact=True)
+        expect(region).to_be_visible()
+        pane = region.locator(".footprint-map")
+        expect(pane.locator("canvas")).to_have_count(1)
+        expect(pane).to_have_attribute("data-footprints", "1")
+        drawn = page.evaluate(
+            """() => {
+                const map = window.__mapstock.map.map;
+                const hits = map.queryRenderedFeatures({layers: ['footprint-fill']});
+                const xs = [], ys = [];
+                for (const f of hits) {
+                    for (const [x, y] of f.geometry.coordinates.flat()) { xs.push(x); ys.push(y); }
+                }
+                const bounds = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+                return {ids: [...new Set(hits.map((f) => f.id))], bounds};
+            }"""
+        )
+        assert len(drawn["ids"]) == 1, drawn
+        assert drawn["bounds"] == pytest.approx(doc["metadata"]["bbox"], abs=2e-3)
+        # The keyboard goes into the map (its canvas and zoom buttons) and out again.
+        pane.locator("canvas").focus()
+        for _ in range(6):
+            page.keyboard.press("Tab")
+        assert page.evaluate("() => !document.activeElement.closest('.footprint')")
+        assert_accessible(page, "map page with a footprint")
+        screenshot(page, "map-page-footprint", full_page=True)
+        # A map without a bbox (rejected; waiting for its upload): no map, no empty box.
+        sign_in(page, world.member)
+        for name in ("broken", "waiting"):
+            page.goto(f"maps/{world.maps[name]['id']}")
+            expect(page.locator(".status-box .badge")).to_be_visible()
+            expect(page.get_by_role("region", name="Footprint", exact=True)).to_have_count(0)
+            expect(page.locator(".footprint-map canvas")).to_have_count(0)
+
+
+def session_ended_then_signed_in_again(page: Any, name: str, back_to: str) -> None:
+    """The app forgot the token, says so on the sign-in page, and signing in leads back to
+    `back_to` (a full URL)."""
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.getItem('mapstock.session')") is None
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page).to_have_url(back_to)
+
+
+def test_an_ended_session_sends_the_member_to_sign_in_and_back(world: World, browser: Any) -> None:
+    name = f"ends{uuid.uuid4().hex[:6]}"
+    world.create_user(name, "--days", "30")
+    map_id = world.upload(name, "fell.geojson", geojson(-3.1, 54.4), title="Fell paths")
+    world.wait_final([map_id], name)
+    with watched_page(browser, world.url) as watched:
+        page = watched.page
+        sign_in(page, name)
+        # Revoked on the server (a password change) while the page is open; then an action.
+        page.goto(f"maps/{map_id}")
+        expect(page.get_by_role("heading", name="Fell paths")).to_be_visible()
+        revoked = world.stack.cli("user", "update", name, "--password-stdin", password=PASSWORD)
+        assert revoked.returncode == 0, revoked.stderr
+        page.get_by_label("Visibility").select_option("public")
+        expect(page).to_have_url(f"{world.url}/sign-in?next=maps%2F{map_id}")
+        expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
+        assert_accessible(page, "sign in after the session ended")
+        session_ended_then_signed_in_again(page, name, f"{world.url}/maps/{map_id}")
+        expect(page.get_by_label("Visibility")).to_have_value("private")  # not changed
+        # A stored token that no longer works (damaged), found when the page loads.
+        page.goto(f"./?q={world.tag}")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        page.evaluate(
+            """() => {
+                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                saved.token = saved.token.slice(0, -4) + 'AAAA';
+                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+            }"""
+        )
+        page.reload()
+        session_ended_then_signed_in_again(page, name, f"{world.url}/?q={world.tag}")
+        expect(page.get_by_label("Search")).to_have_value(world.tag)
+        # A stored token past its expiry time (the tab kept it; a reload finds it).
+        page.goto("mine")
+        expect(page.get_by_role("heading", name="My maps")).to_be_visible()
+        page.evaluate(
+            """() => {
+                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                saved.expiresAt = Date.now() - 1000;
+                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+            }"""
+        )
+        page.reload()
+        session_ended_then_signed_in_again(page, name, f"{world.url}/mine")
+
+
+def test_head_through_the_local_server_is_get_without_a_body(world: World) -> None:
+    """Uptime checkers and link previews send HEAD: GET's status and headers, no body. On one
+    kept-alive connection, so a body sent after a HEAD answer would garble the next answer."""
+    asset = f"/static/{ensure_built()['entries']['app']}"
+    host = world.url.split("//", 1)[1]
+    connection = http.client.HTTPConnection(host, timeout=30)
+    try:
+        for path, accept in (("/", "identity"), (asset, "identity"), (asset, "gzip")):
+            headers = {"Accept-Encoding": accept}
+            connection.request("GET", path, headers=headers)
+            got = connection.getresponse()
+            body = got.read()
+            connection.request("HEAD", path, headers=headers)
+            head = connection.getresponse()
+            assert head.read() == b"", path
+            assert head.status == got.status == 200, path
+            assert head.getheader("Content-Type") == got.getheader("Content-Type"), path
+            assert head.getheader("Cache-Control") == got.getheader("Cache-Control"), path
+            # The identity body's length (a HEAD is not compressed: nothing to compress).
+            assert head.getheader("Content-Length") == str(len(uncompressed(got, body))), path
+        connection.request("HEAD", "/static/nope.0123456789ab.js")
+        missing = connection.getresponse()
+        assert (missing.status, missing.read()) == (404, b"")
+        connection.request("GET", "/")  # the connection is still in step
+        assert connection.getresponse().read().startswith(b"<!doctype html>")
+    finally:
+        connection.close()
+
+
+def uncompressed(response: http.client.HTTPResponse, body: bytes) -> bytes:
+    return gzip.decompress(body) if response.getheader("Content-Encoding") == "gzip" else body

@@ -42,7 +42,7 @@ def test_document_is_valid_and_matches_the_routes(client):
         for method, entry in methods.items()
         if entry.view_function.__module__ == "chalicelib.web.routes.site"
     }
-    assert web and all(method == "GET" for _, method in web)
+    assert web and all(method in ("GET", "HEAD") for _, method in web)
     assert _routes("/v1") | _routes("/stac") | web == every
 
 

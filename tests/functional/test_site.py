@@ -157,3 +157,26 @@ def test_the_app_code_never_parses_html(manifest):
         code = path.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in code, f"{path.name} uses {sink}"
+
+
+@pytest.mark.parametrize("path", [*APP_PATHS, "/maps/9b2f6a51-3c1e-4f43-9a43-3f1a0d0c5a11"])
+def test_head_on_a_page_is_get_without_the_body(client, manifest, path):
+    got = client.http.get(path)
+    head = client.http.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.body == b""
+    assert head.headers["Content-Length"] == str(len(got.body))
+    same = {k: v for k, v in got.headers.items() if k.lower() != "x-request-id"}
+    assert {k: head.headers[k] for k in same} == same
+
+
+def test_head_on_an_asset_gives_its_length_and_an_unknown_one_a_bare_404(client, manifest):
+    name = manifest["entries"]["app"]
+    head = client.http.head(f"/static/{name}")
+    assert head.status_code == 200 and head.body == b""
+    assert head.headers["Content-Length"] == str(manifest["files"][name]["bytes"])
+    assert head.headers["Content-Type"] == manifest["files"][name]["type"]
+    assert head.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    missing = client.http.head("/static/nope.0123456789ab.js")
+    assert missing.status_code == 404 and missing.body == b""
+    assert missing.headers["Content-Type"] == "application/json"

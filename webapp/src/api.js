@@ -57,7 +57,7 @@ export async function api(path, { method = "GET", json, body, signal, auth = tru
       doc?.message ?? `The service answered ${response.status}.`,
       doc?.request_id ?? response.headers.get("X-Request-Id"),
     );
-    if (response.status === 401 && token) session.expire("Your session has ended: sign in again.");
+    if (response.status === 401 && token) session.expire();
     throw error;
   }
   return doc;

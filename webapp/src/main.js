@@ -27,6 +27,9 @@ router.route("account", accountView);
 router.route("*not-found*", notFoundView);
 
 const nav = h("nav", { "aria-label": "Main" });
+// The session's notice (expired…): shown on the page it came on and the next one (the sign-in
+// page it leads to), then dropped. {text, path}: path is where it was first drawn.
+let notice = null;
 const notices = h("div", { class: "notices" });
 const main = h("main", { id: "main", tabindex: "-1" });
 
@@ -70,9 +73,26 @@ function renderChrome() {
       ),
     );
   }
-  const notice = session.takeNotice();
-  if (notice) banners.push(h("div", { class: "banner info", role: "status", text: notice }));
+  const fresh = session.takeNotice();
+  if (fresh) notice = { text: fresh, path: null };
+  if (notice) banners.push(h("div", { class: "banner info", role: "status", text: notice.text }));
   replace(notices, banners);
+}
+
+function rendered(path) {
+  if (notice && notice.path === null) notice.path = path;
+  else if (notice && notice.path !== path) notice = null; // moved on: the notice was read
+  renderChrome();
+}
+
+/** The token stopped working: to the sign-in page, which leads back here. */
+function signInAgain(started) {
+  const path = router.appPath();
+  if (path === "sign-in") return started ? router.refresh() : null;
+  const target = `sign-in?next=${encodeURIComponent(`${path || "./"}${window.location.search}`)}`;
+  if (started) return router.navigate(target);
+  history.replaceState({}, "", new URL(target, document.baseURI).href); // before the first render
+  return null;
 }
 
 async function boot() {
@@ -92,13 +112,16 @@ async function boot() {
     liveRegion,
   );
   let signedIn = Boolean(session.token());
+  let started = false;
   session.onChange(() => {
     renderChrome();
     const now = Boolean(session.token());
-    if (signedIn && !now) router.refresh(); // expired or signed out elsewhere: redraw as a guest
+    // A 401 or the expiry time: sign in again (a sign-out's button goes where it goes).
+    if (signedIn && !now && session.ended()) signInAgain(started);
     signedIn = now;
   });
-  router.onRendered(() => renderChrome());
+  router.onRendered(rendered);
+  if (session.ended()) signInAgain(started); // the stored token had expired
   if (session.token()) {
     try {
       await session.refresh();
@@ -107,6 +130,7 @@ async function boot() {
     }
   }
   renderChrome();
+  started = true;
   await router.start(main);
 }
 

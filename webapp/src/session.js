@@ -3,6 +3,9 @@
 import { api } from "./api.js";
 
 const KEY = "mapstock.session";
+/** What the reader is told when the token stops working (a 401, its expiry time). */
+export const SESSION_ENDED = "Your session has ended — sign in again.";
+const GUEST = { token: null, expiresAt: 0, me: null, notice: null, ended: false };
 const listeners = new Set();
 let state = load();
 let expiryTimer = null;
@@ -10,11 +13,16 @@ let expiryTimer = null;
 function load() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(KEY) ?? "null");
-    if (saved && saved.token && saved.expiresAt > Date.now()) return { ...saved, me: null, notice: null };
+    if (saved && saved.token && saved.expiresAt > Date.now()) return { ...GUEST, token: saved.token, expiresAt: saved.expiresAt };
+    if (saved && saved.token) {
+      // Expired while the tab kept it: the member is told, as when it expires on screen.
+      sessionStorage.removeItem(KEY);
+      return { ...GUEST, notice: SESSION_ENDED, ended: true };
+    }
   } catch {
     // a damaged entry is a signed-out session
   }
-  return { token: null, expiresAt: 0, me: null, notice: null };
+  return { ...GUEST };
 }
 
 function save() {
@@ -25,7 +33,7 @@ function save() {
 function changed() {
   clearTimeout(expiryTimer);
   if (state.token) {
-    expiryTimer = setTimeout(() => session.expire("Your session has expired: sign in again."), Math.max(0, state.expiresAt - Date.now()));
+    expiryTimer = setTimeout(() => session.expire(), Math.max(0, state.expiresAt - Date.now()));
   }
   for (const listener of listeners) listener(state);
 }
@@ -38,6 +46,8 @@ export const session = {
   /** True for a member whose subscription runs (or an admin). */
   active: () => Boolean(state.me && state.me.active),
   isAdmin: () => Boolean(state.me && state.me.role === "admin"),
+  /** True once the token stopped working (401, expiry), until the next sign-in. */
+  ended: () => state.ended,
   /** A message for the reader about the session (expired…), shown once. */
   takeNotice() {
     const notice = state.notice;
@@ -51,7 +61,7 @@ export const session = {
   /** Store a fresh token (from v1/auth/token) and load v1/me; throws ApiError. */
   async signIn(username, password) {
     const doc = await api("v1/auth/token", { method: "POST", json: { username, password }, auth: false });
-    state = { token: doc.access_token, expiresAt: Date.now() + doc.expires_in * 1000, me: null, notice: null };
+    state = { ...GUEST, token: doc.access_token, expiresAt: Date.now() + doc.expires_in * 1000 };
     save();
     await session.refresh();
   },
@@ -66,14 +76,14 @@ export const session = {
     return state.me;
   },
   signOut() {
-    state = { token: null, expiresAt: 0, me: null, notice: null };
+    state = { ...GUEST };
     save();
     changed();
   },
   /** The token stopped working (401, expiry): back to guest, with a notice. */
-  expire(notice) {
+  expire(notice = SESSION_ENDED) {
     if (!state.token) return;
-    state = { token: null, expiresAt: 0, me: null, notice };
+    state = { ...GUEST, notice, ended: true };
     save();
     changed();
   },

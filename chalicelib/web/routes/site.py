@@ -24,6 +24,9 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # The shell names the current assets: a browser revalidates it, never serves a stale one.
 SHELL_CACHE = "no-cache"
 _ANY_MAP = "00000000-0000-0000-0000-000000000000"
+# HEAD too (uptime checkers, link previews, users' tools): the envelope answers it as GET
+# without the body.
+PAGE_METHODS = ["GET", "HEAD"]
 # Headers on every page and asset: no sniffing, no referrer (a page's URL never leaves with a
 # request to S3), no framing.
 _COMMON = {
@@ -143,45 +146,45 @@ def home_base(path: str) -> str:
     return quote(path.rsplit("/", 1)[-1]) + "/"
 
 
-@bp.route("/", methods=["GET"])
+@bp.route("/", methods=PAGE_METHODS)
 def home() -> Response:
     """Browse (the web application's home)."""
     context = bp.current_request.context or {}
     return _shell(home_base(str(context.get("path") or "/")))
 
 
-@bp.route("/maps/{map_id}", methods=["GET"])
+@bp.route("/maps/{map_id}", methods=PAGE_METHODS)
 def map_page(map_id: str) -> Response:
     """A map's page (a deep link: the app reads the id; a wrong one shows "not found")."""
     return _shell("../")
 
 
 # The app's other pages: the same shell, the client routes.
-@bp.route("/mine", methods=["GET"])
+@bp.route("/mine", methods=PAGE_METHODS)
 def my_maps_page() -> Response:
     """My maps."""
     return _shell("./")
 
 
-@bp.route("/upload", methods=["GET"])
+@bp.route("/upload", methods=PAGE_METHODS)
 def upload_page() -> Response:
     """Upload a map."""
     return _shell("./")
 
 
-@bp.route("/admin", methods=["GET"])
+@bp.route("/admin", methods=PAGE_METHODS)
 def admin_page() -> Response:
     """Users (admins)."""
     return _shell("./")
 
 
-@bp.route("/sign-in", methods=["GET"])
+@bp.route("/sign-in", methods=PAGE_METHODS)
 def sign_in_page() -> Response:
     """Sign in."""
     return _shell("./")
 
 
-@bp.route("/account", methods=["GET"])
+@bp.route("/account", methods=PAGE_METHODS)
 def account_page() -> Response:
     """The member's account."""
     return _shell("./")
@@ -193,7 +196,7 @@ def asset_text(name: str) -> str:
     return gzip.decompress((SITE / "static" / f"{name}.gz").read_bytes()).decode("utf-8")
 
 
-@bp.route("/static/{name}", methods=["GET"])
+@bp.route("/static/{name}", methods=PAGE_METHODS)
 def static_asset(name: str) -> Response:
     """A built asset by its content-hashed name, cacheable for a year; 404 for any other name.
     Text (JS, CSS, GeoJSON, SVG) goes out as text: API Gateway compresses responses itself

@@ -1,10 +1,11 @@
-// One map: preview, metadata, live status while processing, the reason when rejected or
-// failed, downloads, and for its owner (or an admin): visibility, title and description,
-// delete with confirmation.
+// One map: preview, its footprint on a small map (when it has a bbox), metadata, live status
+// while processing, the reason when rejected or failed, downloads, and for its owner (or an
+// admin): visibility, title and description, delete with confirmation.
 import { api, ApiError, download, previewUrl } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { FINAL_STATUSES, formatBytes, formatDate, formatName, mapName, STATUS_TEXT, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
+import { createFootprintMap } from "../map.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
 
@@ -22,6 +23,9 @@ export async function mapPageView(params) {
   let pollTimer = null;
   let polls = 0;
   let destroyed = false;
+  let attached = false; // MapLibre needs its container on the page (sized) to start
+  let footprintMap = null;
+  let footprintStarted = false;
   const node = h("article", { class: "map-page" });
   const heading = h("h1", { text: mapName(map) });
   const statusBox = h("div", { class: "status-box", role: "status", "aria-live": "polite" });
@@ -31,6 +35,8 @@ export async function mapPageView(params) {
   const messages = h("p", { class: "error", role: "alert", hidden: true });
   const description = h("p", { class: "description" });
   const owner = h("section", { class: "owner-tools", "aria-labelledby": "owner-tools-title" });
+  const footprintPane = h("div", { class: "footprint-map" });
+  const footprint = h("section", { class: "footprint", "aria-labelledby": "footprint-title", hidden: true }, h("h2", { id: "footprint-title", text: "Footprint" }), footprintPane);
   replace(
     node,
     h("p", { class: "crumbs" }, h("a", { href: "./", text: "Browse" })),
@@ -38,7 +44,7 @@ export async function mapPageView(params) {
     description,
     statusBox,
     messages,
-    h("div", { class: "map-layout" }, previewBox, h("div", {}, actions, facts)),
+    h("div", { class: "map-layout" }, h("div", {}, previewBox, footprint), h("div", {}, actions, facts)),
     owner,
   );
 
@@ -115,6 +121,25 @@ export async function mapPageView(params) {
         .filter(([, value]) => value !== null && value !== undefined && value !== "")
         .map(([label, value]) => h("div", { class: "fact" }, h("dt", { text: label }), h("dd", { text: String(value) }))),
     );
+  }
+
+  /** The map's bbox on the basemap; no map (no empty box) without a bbox. */
+  async function renderFootprint() {
+    footprint.hidden = !bboxOf(map);
+    if (footprint.hidden || !attached) return;
+    if (!footprintStarted) {
+      footprintStarted = true;
+      try {
+        footprintMap = await createFootprintMap(footprintPane, { label: `Footprint of ${mapName(map)} on a world map` });
+      } catch (err) {
+        replace(footprintPane, h("p", { class: "no-preview", text: `The map cannot be shown here (${err.message}).` }));
+        return;
+      }
+      if (destroyed) return footprintMap.destroy();
+      footprintMap.map.scrollZoom.disable(); // the page scrolls over it; buttons and keys zoom
+    } else if (!footprintMap) return; // still starting: it then draws the bbox of that time
+    footprintMap.fitBbox(bboxOf(map), { maxZoom: 5 }); // out enough to see where it is
+    await footprintMap.setMaps([map]);
   }
 
   function renderActions() {
@@ -225,6 +250,7 @@ export async function mapPageView(params) {
     renderActions();
     renderOwnerTools();
     renderPreview();
+    renderFootprint();
   }
 
   async function poll() {
@@ -256,9 +282,14 @@ export async function mapPageView(params) {
   return {
     title: mapName(map),
     node,
+    ready() {
+      attached = true;
+      renderFootprint();
+    },
     cleanup() {
       destroyed = true;
       clearTimeout(pollTimer);
+      footprintMap?.destroy();
     },
   };
 }
@@ -275,4 +306,10 @@ function notFound() {
       h("p", {}, h("a", { href: "./", text: "Browse maps" })),
     ),
   };
+}
+
+/** The map's bbox [w, s, e, n], or null. */
+function bboxOf(map) {
+  const box = map.metadata?.bbox;
+  return Array.isArray(box) && box.length === 4 && box.every(Number.isFinite) ? box : null;
 }

@@ -21,8 +21,7 @@ export async function signInView(params, search) {
         try {
           await session.signIn(username.value, password.value);
           announce(`Signed in as ${session.me()?.username ?? username.value}.`);
-          const next = search.get("next");
-          navigate(next && /^[a-z][a-z0-9/-]*$/.test(next) ? next : "mine");
+          navigate(nextPath(search.get("next")));
         } catch (err) {
           error.textContent = err instanceof ApiError ? err.describe() : String(err.message ?? err);
           error.hidden = false;
@@ -48,4 +47,10 @@ export async function signInView(params, search) {
     h("p", { class: "hint", text: "Accounts are created by an administrator. Guests can browse and download public maps without one." }),
   );
   return { title: "Sign in", node };
+}
+
+/** Where to go after signing in: `next` if it is one of the app's own paths (with its query,
+ * "./" for browse), never another origin or a scheme; else My maps. */
+function nextPath(next) {
+  return next && /^(?:\.\/|[a-z][a-z0-9/-]*)(?:\?[^#]*)?$/.test(next) && !next.startsWith("sign-in") ? next : "mine";
 }
