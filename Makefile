@@ -30,12 +30,14 @@ $(BIN)/python:
 # uv installs the stack in seconds; it is itself installed into the project's venv only.
 # The processor's libraries are then reinstalled from the layer's lock, so the tests run the
 # very wheels Lambda gets (manylinux2014 builds, where uv alone picks this machine's newer ones).
-# Then the client, editable: .venv/bin/mapstock runs the working tree's mapstock_client/.
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt requirements-processing.txt requirements-processing.lock pyproject.toml
+# Then the client, editable: .venv/bin/mapstock runs the working tree's mapstock_client/, and the
+# source of the layer's libexpat is fetched (hash-checked) into .venv/layer-sources/.
+$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt requirements-processing.txt requirements-processing.lock deploy/libexpat.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --reinstall -r requirements-processing.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
+	$(BIN)/python -m deploy.expat
 	@touch $(STAMP)
 
 $(WEBAPP_DEPS): webapp/package.json webapp/package-lock.json

@@ -1,6 +1,6 @@
-"""The processor's Lambda layer (rasterio + rio-cogeo, GDAL inside their wheels): locked from
-requirements-processing.txt to the wheels Lambda's runtime loads, built from that lock, published
-only when its bytes change.
+"""The processor's Lambda layer (rasterio + rio-cogeo, GDAL inside their wheels, and the
+libexpat GDAL needs in lib/): locked from requirements-processing.txt to the wheels Lambda's
+runtime loads, built from that lock, published only when its bytes change.
 
     .venv/bin/python -m deploy.layer    # rewrite requirements-processing.lock after a pin changes
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from deploy import elf_closure, expat
 from deploy.stage import ROOT
 
 REQUIREMENTS = ROOT / "requirements-processing.txt"
@@ -117,8 +118,10 @@ def build(
     lock_file: Path = LOCK,
     out_dir: Path | None = None,
     platforms: tuple[str, ...] = (PLATFORM,),
+    expat_source: Path | None = None,
 ) -> Path:
-    """pip-install the locked wheels into python/ and zip it; raises LayerError."""
+    """pip-install the locked wheels into python/, libexpat into lib/, check that every ELF
+    file finds its libraries, and zip both; raises LayerError."""
     out_dir = out_dir or Path(tempfile.mkdtemp(prefix="mapstock-layer-"))
     site = out_dir / "python"
     # --require-hashes: every distribution, dependencies included, is the locked file or nothing.
@@ -128,9 +131,20 @@ def build(
     if subprocess.run(command, check=False).returncode != 0:
         raise LayerError(f"pip could not install {lock_file.name} for {', '.join(platforms)}")
     _prune(site, _names_in(ROOT / "requirements.txt"))
+    # rasterio's libgdal needs libexpat.so.1 but its wheel does not ship it: lib/ is on
+    # Lambda's LD_LIBRARY_PATH (/opt/lib).
+    try:
+        expat.build(expat_source or expat.source(), out_dir / elf_closure.LIB_DIR)
+    except expat.ExpatError as exc:
+        raise LayerError(str(exc)) from exc
+    problems = elf_closure.unresolved(out_dir)
+    if problems:
+        raise LayerError("the layer would not load on Lambda:\n  " + "\n  ".join(problems))
     archive = out_dir / "layer.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(site.rglob("*")):
+        for path in sorted(
+            p for top in (site, out_dir / elf_closure.LIB_DIR) for p in top.rglob("*")
+        ):
             if path.is_file() and "__pycache__" not in path.parts:
                 # A fixed date, not the install's: the same lock makes the same bytes, so
                 # publish() finds the version it already made.

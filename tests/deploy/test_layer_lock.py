@@ -165,6 +165,9 @@ def test_the_lock_picks_the_wheel_lambda_loads_and_the_build_ships_it(
     archive = layer.build(lock_file, tmp_path / "out")
     with zipfile.ZipFile(archive) as zf:
         assert zf.read("python/demo.py") == b"BUILD = '2014'\n"
+        # The libexpat rasterio's GDAL needs, in lib/ (Lambda's /opt/lib), with its licence.
+        assert zf.read("lib/libexpat.so.1")[:4] == b"\x7fELF"
+        assert {"lib/libexpat.so.1", "lib/libexpat.COPYING"} < set(zf.namelist())
         # No entry carries the time of the install (zip times tick every 2 s, so the equality
         # below alone could hold by chance)...
         assert {info.date_time for info in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
