@@ -189,3 +189,19 @@ def test_the_validators_do_reject_a_broken_item(local_stack, catalog, monkeypatc
         with pytest.raises(pystac.validation.GetSchemaError):
             pystac.Item.from_dict(unknown).validate()
     assert "stac-extensions.github.io" in guard.refused
+
+
+@pytest.mark.parametrize("who", [None, "stacalice"])
+def test_pystac_client_lists_a_collections_items(local_stack, catalog, monkeypatch, who) -> None:
+    """Collection.get_items() asks /stac/collections/geotiff/items?collections=geotiff and
+    follows its next links: every geotiff item the caller may see, once, newest first."""
+    from pystac_client import Client
+
+    headers = _headers(catalog, who)
+    with offline(monkeypatch) as guard:
+        client = Client.open(f"{local_stack.url}/stac", headers=headers)
+        listed = [i.id for i in client.get_collection("geotiff").get_items()]
+        searched = [i.id for i in client.search(collections=["geotiff"], limit=100).items()]
+    assert guard.refused == []
+    assert len(listed) > 10  # the default page is 10: the next links were followed
+    assert listed == searched
