@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import re
 import secrets
 import shutil
 import socket
@@ -64,6 +65,18 @@ def port_in_use(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def locale_options(initdb_version: str) -> list[str]:
+    """initdb's locale options for the server `initdb --version` names; raises nothing."""
+    # The default locale decides what lower() and text search's dictionaries fold (map search
+    # is case-insensitive through them): the C locale folds ASCII only. PostgreSQL 17's builtin
+    # provider folds every script and needs no OS locale; it sorts by code point as C does.
+    # Older servers (or an unreadable version) keep the C locale.
+    match = re.search(r"\(PostgreSQL\) (\d+)", initdb_version)
+    if match and int(match.group(1)) >= 17:
+        return ["--no-locale", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
+    return ["--no-locale"]
 
 
 class LocalPostgres:
@@ -221,13 +234,16 @@ class LocalPostgres:
             "postgres",
             "-E",
             "UTF8",
-            "--no-locale",
+            *self._locale_options(),
             "--auth=scram-sha-256",
             f"--pwfile={self.password_file}",
             timeout=120,
         )
         if result.returncode != 0:
             raise PostgresError(f"initdb failed: {result.stderr.strip()[-500:]}")
+
+    def _locale_options(self) -> list[str]:
+        return locale_options(self._run("initdb", "--version", timeout=30).stdout)
 
     def url(self) -> str:
         password = self.password_file.read_text().strip()

@@ -15,6 +15,7 @@ from chalice import Chalice, ChaliceUnhandledError, Response
 from chalice.app import Request
 
 from chalicelib import db, errors, logs
+from chalicelib.web import cors
 from chalicelib.web.caller import caller_args, current_caller
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -117,6 +118,8 @@ def install(app: Chalice) -> None:
             except errors.ApiError as exc:
                 if exc.status == 401:  # anything else (say, 503) leaves the first answer
                     response = error_response(exc.status, exc.code, exc.message, exc.headers)
+        resource = request.context.get("resourcePath") if request.context else None
+        response.headers.update(cors.response_headers(resource, request.method))
         response.headers["X-Request-Id"] = rid
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers.setdefault("Cache-Control", "no-store")
@@ -125,7 +128,7 @@ def install(app: Chalice) -> None:
         logs.log(
             "http_request",
             method=request.method,
-            path=request.context.get("resourcePath") if request.context else None,
+            path=resource,
             status=response.status_code,
             ms=round((time.perf_counter() - started) * 1000, 1),
             db_round_trips=db.round_trips.get(),

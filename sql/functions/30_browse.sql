@@ -2,10 +2,13 @@
 
 CREATE OR REPLACE FUNCTION app.tsquery_of(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE AS $$
-    -- Every word must match, as a prefix; punctuation separates words (as in the search column).
-    SELECT to_tsquery('simple', string_agg(quote_literal(w) || ':*', ' & '))
-    FROM regexp_split_to_table(lower(q), '[^[:alnum:]]+') AS w
-    WHERE w <> ''
+    -- Every word must match, as a prefix. The words are the search column's own (the same
+    -- app.search_text and parser, whose dictionary folds case as the database's locale can):
+    -- any script, and whatever the locale, query and index agree. The lexemes are taken as
+    -- they are (tsquery input, quoted with quotes and backslashes doubled, not parsed again).
+    SELECT string_agg('''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*',
+                      ' & ')::tsquery
+    FROM unnest(to_tsvector('simple', app.search_text(q))) AS w
 $$;
 COMMENT ON FUNCTION app.tsquery_of(text) IS 'A prefix AND-query from free text; NULL when it has no words.';
 
@@ -98,11 +101,13 @@ BEGIN
             RETURN json_build_object('next', NULL, 'items', '[]'::json);
         END IF;
     END IF;
-    IF p_q IS NOT NULL THEN
+    IF p_q IS NOT NULL AND p_q !~ '^[[:space:]]*$' THEN
         v_query := app.tsquery_of(p_q);
-        IF v_query IS NOT NULL THEN
-            filters := filters || ' AND m.search @@ $4';
+        IF v_query IS NULL THEN
+            -- Text with no searchable word (punctuation only) matches no map, never all.
+            RETURN json_build_object('next', NULL, 'items', '[]'::json);
         END IF;
+        filters := filters || ' AND m.search @@ $4';
     END IF;
     IF p_format IS NOT NULL THEN filters := filters || ' AND m.format = $5'; END IF;
     IF p_visibility IS NOT NULL THEN filters := filters || ' AND m.visibility = $6'; END IF;

@@ -79,6 +79,9 @@ def test_first_start_from_a_root_only_folder(closed_bin: Path, shared: Path, tmp
     try:
         url = first.start()
         assert query(url, "SELECT current_database(), current_user") == [["mapstock", "postgres"]]
+        # A Unicode-aware locale needing no OS locale (map search folds case in every script).
+        locale = "SELECT datlocprovider, datlocale, lower('ÜМ') FROM pg_database"
+        assert query(url, f"{locale} WHERE datname = 'mapstock'") == [["b", "C.UTF-8", "üм"]]
         query(url, "CREATE TABLE kept AS SELECT 42 AS answer")
         if AS_ROOT:  # `nobody` reaches neither the binaries nor the project: both moved
             assert first.usable_bin().is_relative_to(shared / "cache")

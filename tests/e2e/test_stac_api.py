@@ -189,3 +189,50 @@ def test_the_validators_do_reject_a_broken_item(local_stack, catalog, monkeypatc
         with pytest.raises(pystac.validation.GetSchemaError):
             pystac.Item.from_dict(unknown).validate()
     assert "stac-extensions.github.io" in guard.refused
+
+
+@pytest.mark.parametrize("who", [None, "stacalice"])
+def test_pystac_client_lists_a_collections_items(local_stack, catalog, monkeypatch, who) -> None:
+    """Collection.get_items() asks /stac/collections/geotiff/items?collections=geotiff and
+    follows its next links: every geotiff item the caller may see, once, newest first."""
+    from pystac_client import Client
+
+    headers = _headers(catalog, who)
+    with offline(monkeypatch) as guard:
+        client = Client.open(f"{local_stack.url}/stac", headers=headers)
+        listed = [i.id for i in client.get_collection("geotiff").get_items()]
+        searched = [i.id for i in client.search(collections=["geotiff"], limit=100).items()]
+    assert guard.refused == []
+    assert len(listed) > 10  # the default page is 10: the next links were followed
+    assert listed == searched
+
+
+def test_a_browser_on_another_origin_may_read_the_stac_api(local_stack, catalog) -> None:
+    """The preflight and the answers carry CORS headers on the real server (chalice local
+    answers OPTIONS itself unless the app has an OPTIONS route), with the request id."""
+    http = session()
+    origin = {"Origin": "https://radiantearth.github.io"}
+    preflight = http.options(
+        f"{local_stack.url}/stac/search",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+        timeout=30,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert preflight.headers["X-Content-Type-Options"] == "nosniff"
+    assert preflight.headers["X-Request-Id"]
+    answer = http.post(
+        f"{local_stack.url}/stac/search",
+        json={"limit": 1},
+        headers={**origin, **_headers(catalog, "stacalice")},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-Request-Id" in answer.headers["Access-Control-Expose-Headers"]

@@ -32,6 +32,10 @@ SHAPES: list[dict[str, Any]] = [
     {"q": "zeppelin"},
     {"q": "nonexistent"},
     {"q": "alp HARB"},
+    {"q": "straße"},
+    {"q": "МОСКВА"},  # noqa: RUF001 (Cyrillic)
+    {"q": "«»"},
+    {"q": "Straße", "bbox": CITY},
     {"bbox": CITY},
     {"bbox": TINY_SPARSE},
     {"bbox": EUROPE},
@@ -87,6 +91,9 @@ def _maps(rng: random.Random, owners: dict[str, str]) -> list[dict[str, Any]]:
         words = ["alpine"] if rng.random() < 0.6 else []
         words += ["harbour"] if rng.random() < 0.08 else []
         words += ["zeppelin"] if i in (37, 151) else []
+        # Words beyond ASCII, common and rare (no draw from rng: the other maps stay as they were).
+        words += ["Straße"] if i % 3 == 0 else []
+        words += ["«МОСКВА»"] if i in (20, 170) else []  # noqa: RUF001 (Cyrillic)
         words += rng.sample(["map", "sheet", "survey", "river", "town", "trail"], 2)
         old = i < 140
         pick = rng.random()

@@ -353,6 +353,33 @@ def test_ids_and_collections_filter(client, sql, users):
     assert ids(get(client, "/stac/collections/gpx/items")) == [gpx]
 
 
+def test_collection_items_take_the_search_filters_clients_send(client, sql, users):
+    """pystac-client's get_items asks .../items?collections=<that collection>: `collections`
+    narrows the path's collection (a list without it matches nothing), `ids` as in search."""
+    users.create("alice")
+    owner = users.get("alice")["id"]
+    tifs = [add_map(sql, owner, fmt="geotiff") for _ in range(3)][::-1]  # newest first
+    add_map(sql, owner, fmt="gpx")
+    items = "/stac/collections/geotiff/items"
+    assert ids(get(client, items)) == tifs
+    assert ids(get(client, f"{items}?collections=geotiff")) == tifs
+    assert ids(get(client, f"{items}?collections=gpx,geotiff")) == tifs
+    assert ids(get(client, f"{items}?collections=gpx")) == []
+    assert ids(get(client, f"{items}?collections=nope")) == []
+    assert ids(get(client, f"{items}?ids={tifs[1]},{tifs[2]}")) == tifs[1:]
+    # The next link keeps the filter, so every page is of the same question.
+    first = body(get(client, f"{items}?collections=geotiff&limit=2"))
+    query = parse_qs(urlsplit(link(first, "next")["href"]).query)
+    assert query["collections"] == ["geotiff"]
+    second = get(client, f"{items}?{urlencode({k: v[0] for k, v in query.items()})}")
+    assert [f["id"] for f in first["features"]] + ids(second) == tifs
+    for bad in ("sortby=id", "collections=a&collections=b", "q=map"):
+        response = get(client, f"{items}?{bad}")
+        assert response.status_code == 400, bad
+        assert body(response)["code"] == "invalid_request"
+        assert set(body(response)) == {"code", "message", "request_id"}
+
+
 @pytest.mark.parametrize(
     ("query", "doc", "field"),
     [

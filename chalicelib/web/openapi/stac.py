@@ -176,7 +176,20 @@ def document(root: str) -> dict[str, Any]:
                 400,
                 401,
                 404,
-                parameters=[_COLLECTION_ID, _BBOX, _DATETIME, _LIMIT, _CURSOR],
+                parameters=[
+                    _COLLECTION_ID,
+                    _BBOX,
+                    _DATETIME,
+                    _IDS,
+                    _query(
+                        "collections",
+                        {"type": "array", "items": {"type": "string"}},
+                        "As in item search (STAC clients send it here): the items of this "
+                        "collection if the list names it, none if it does not.",
+                    ),
+                    _LIMIT,
+                    _CURSOR,
+                ],
             ),
             "/stac/collections/{collection_id}/items/{item_id}": _get(
                 "getFeature",

@@ -114,7 +114,9 @@ def collection_items(collection_id: str) -> Response:
     search = params.from_query(query_params(request), params.ITEMS_PARAMS)
     root = api_root(request)
     href = f"{root}/stac/collections/{cid}/items"
-    return _page(caller, root, search, [cid], href, post=False)
+    # `collections` narrows the path's collection (params.ITEMS_PARAMS says why it is here).
+    within = [cid] if search.collections is None or cid in search.collections else []
+    return _page(caller, root, search, within, href, post=False)
 
 
 @bp.route("/stac/collections/{collection_id}/items/{item_id}", methods=["GET"])

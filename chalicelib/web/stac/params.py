@@ -17,7 +17,11 @@ MAX_LIMIT = 100  # larger asks are clamped (STAC API: "the server may return few
 MAX_IDS = 100
 MAX_COLLECTIONS = 50
 SEARCH_PARAMS = ("bbox", "datetime", "ids", "collections", "limit", "intersects", "cursor")
-ITEMS_PARAMS = ("bbox", "datetime", "limit", "cursor")
+# A collection's items take item search's filters too: STAC clients send them there
+# (pystac-client's get_items asks .../items?collections=<that collection>). `collections`
+# narrows like any filter: the items in the path's collection and in the list, so a list
+# without the path's collection matches nothing (an empty page, as a search would answer).
+ITEMS_PARAMS = ("bbox", "datetime", "ids", "collections", "limit", "cursor")
 # RFC 3339 date-time, ASCII digits only; 'T'/'Z' in either case. Ranges are checked by datetime.
 _INSTANT = re.compile(
     r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
