@@ -11,7 +11,7 @@ import jwt
 
 from chalicelib import errors
 from chalicelib.config import get_settings, jwt_secret
-from chalicelib.rules import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES
+from chalicelib.rules import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, password_weakness
 
 BCRYPT_ROUNDS = 12
 ISSUER = "mapstock"
@@ -42,6 +42,20 @@ def password_problem(password: str) -> str | None:
     if size < PASSWORD_MIN_BYTES or size > PASSWORD_MAX_BYTES:
         return f"password: must be {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes (UTF-8)."
     return None
+
+
+def new_password_problem(password: str, username: str) -> str | None:
+    """Why `password` cannot be set for `username` (malformed or too easy to guess), or None."""
+    return password_problem(password) or password_weakness(password, username)
+
+
+def hash_new_password(password: str, username: str) -> str:
+    """bcrypt hash of a password being set for `username`; raises ApiError 400 when it is
+    malformed or too easy to guess (rules.password_weakness)."""
+    problem = new_password_problem(password, username)
+    if problem:
+        raise errors.invalid(problem)
+    return hash_password(password)
 
 
 def hash_password(password: str) -> str:

@@ -60,14 +60,14 @@ def _call(conn: Any, function: str, **args: Any) -> Any:
         raise CliError(api_error.message) from None
 
 
-def _read_password() -> str:
+def _read_password(username: str) -> str:
     if "MAPSTOCK_PASSWORD" in os.environ:
         password = os.environ["MAPSTOCK_PASSWORD"]
     elif sys.stdin.isatty():
         password = getpass.getpass("Password: ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    problem = auth.password_problem(password)
+    problem = auth.new_password_problem(password, username)
     if problem:
         raise CliError(f"weak or invalid {problem}")
     return password
@@ -111,7 +111,7 @@ def cmd_migrate(args: argparse.Namespace) -> str:
 def cmd_user_create(args: argparse.Namespace) -> str:
     username = check_value("username", args.username, USERNAME)  # as POST /v1/users checks it
     until = _active_until(args)
-    password_hash = auth.hash_password(_read_password())
+    password_hash = auth.hash_password(_read_password(username))
     user = _call(
         _connect(),
         "ops.create_user",
@@ -124,7 +124,9 @@ def cmd_user_create(args: argparse.Namespace) -> str:
 
 
 def cmd_user_update(args: argparse.Namespace) -> str:
-    password_hash = auth.hash_password(_read_password()) if args.password_stdin else None
+    password_hash = (
+        auth.hash_password(_read_password(args.username)) if args.password_stdin else None
+    )
     set_until = args.deactivate or args.active_until is not None or args.days is not None
     if not (password_hash or args.role or set_until):
         raise CliError(

@@ -4,6 +4,9 @@ constraint (sql/migrations) says the same; tests/functional/test_rules.py compar
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 # Maps: what people see of them.
 TITLE_MAX_LENGTH = 200  # app.maps.title: length BETWEEN 1 AND 200
 DESCRIPTION_MAX_LENGTH = 5000  # app.maps.description: length <= 5000
@@ -39,3 +42,37 @@ USERNAME_RULE = "1-64 characters of letters, digits and . _ @ + -, starting with
 ROLES = ("member", "admin")  # app.users.role
 PASSWORD_MIN_BYTES = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt's limit: longer passwords are refused, never truncated
+# What makes a new password too easy to guess, refused wherever one is set (admin CLI, POST
+# /v1/users, PATCH /v1/users/{username}); logging in still checks only the bytes above, so an
+# account whose password predates this rule can still log in and change it.
+PASSWORD_RULE = (
+    "not one of 20,000 common passwords, "  # noqa: S105 - the rule's wording, not a password
+    "not containing the username, not one character repeated."
+)
+# Django's list (BSD-3-Clause, see common-passwords.LICENSE): lowercased, one a line, gzip.
+COMMON_PASSWORDS_FILE = "common-passwords.txt.gz"
+# A username this short is refused as the whole password only: "al" in a password is no hint.
+USERNAME_IN_PASSWORD_MIN_LENGTH = 3
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The common-password list, read once (lazily: most Lambda calls never set a password)."""
+    import gzip
+
+    with gzip.open(Path(__file__).with_name(COMMON_PASSWORDS_FILE), "rt", encoding="utf-8") as fh:
+        return frozenset(line.strip() for line in fh if line.strip())
+
+
+def password_weakness(password: str, username: str) -> str | None:
+    """Why `password` is too easy to guess for `username` (one line naming the field), or None."""
+    if len(set(password)) <= 1:
+        return "password: must not be one character repeated."
+    folded, name = password.casefold(), username.casefold()
+    if name and (
+        name in folded if len(name) >= USERNAME_IN_PASSWORD_MIN_LENGTH else folded == name
+    ):
+        return "password: must not contain the username."
+    if password.strip().lower() in common_passwords():
+        return "password: too common (one of 20,000 well-known passwords)."
+    return None

@@ -1,7 +1,8 @@
 """`mapstock`: the command-line client (login, upload, ls, show, download, share, rm).
 
-Exit codes: 0 done; 1 an error (the API's `code: message`, or the client's own, on stderr);
-2 bad usage; 3 `upload --wait` ended `rejected` or `failed`; 130 interrupted."""
+Exit codes: 0 done; 1 an error (the API's `code: message`, or the client's own, such as a
+local file's `PATH: reason`, on stderr); 2 bad usage; 3 `upload --wait` ended `rejected` or
+`failed`; 130 interrupted."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from types import FrameType
 from typing import Any
 
 from mapstock_client import __version__, config
-from mapstock_client.api import Api, ClientError, map_path
+from mapstock_client.api import ClientError, map_path
 from mapstock_client.download import download
-from mapstock_client.listing import details, table
+from mapstock_client.listing import details, table, upload_summary
+from mapstock_client.session import LOG_IN_FIRST, api_for, check_session
 from mapstock_client.upload import Interrupted, Request, upload
 from mapstock_client.waiting import FileHasher, wait_final
 
@@ -34,19 +36,17 @@ def say(line: str) -> None:
     sys.stderr.flush()
 
 
-def _api(authenticated: bool = True) -> Api:
-    base = config.api_url()
-    return Api(base, config.load_token(base) if authenticated else None)
-
-
 def cmd_login(args: argparse.Namespace) -> None:
+    config.config_dir()  # a folder the token cannot be kept in: said before logging in
     password = os.environ.get("MAPSTOCK_PASSWORD")
     if password is None:
         if sys.stdin.isatty():
             password = getpass.getpass(f"Password for {args.username}: ")
         else:
             password = sys.stdin.readline().rstrip("\r\n")
-    api = _api(authenticated=False)
+    if not password:  # the server would only say "Wrong username or password."
+        raise ClientError("no password given (MAPSTOCK_PASSWORD, a prompt, or a line on stdin)")
+    api = api_for(authenticated=False)
     doc = api.json("POST", "/v1/auth/token", json={"username": args.username, "password": password})
     config.save_token(api.base, args.username, doc["access_token"], int(doc["expires_in"]))
     print(f"logged in as {args.username} at {api.base}")
@@ -58,9 +58,8 @@ def cmd_logout(args: argparse.Namespace) -> None:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    api = _api()
-    if "Authorization" not in api.http.headers:  # before a single byte is sent for nothing
-        raise ClientError("unauthorized: Log in first: mapstock login USERNAME")
+    api = api_for()
+    check_session(api)  # before a single byte is sent for nothing
     path = Path(args.file)
     hasher = FileHasher(path) if args.wait and path.is_file() else None
     if hasher:
@@ -73,7 +72,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
     map_id = doc["id"]
     print(map_id, flush=True)  # alone on stdout: `id=$(mapstock upload FILE)`
     if sys.stdout.isatty() or sys.stderr.isatty():
-        say(f"uploaded {path.name} as map {map_id} ({doc['status']})")
+        say(upload_summary(path.name, doc))
     if not args.wait:
         return 0
     doc = wait_final(api, map_id, say)
@@ -95,14 +94,17 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> None:
-    api = _api()
+    api = api_for()
+    if args.mine and "Authorization" not in api.http.headers:
+        raise ClientError(LOG_IN_FIRST)
     params = {k: getattr(args, k) for k in ("q", "format", "bbox") if getattr(args, k)}
     if args.mine:
         params["owner"] = "me"
+    limit = float("inf") if args.all else args.limit
     items: list[dict[str, Any]] = []
     cursor = None
-    while len(items) < args.limit:
-        page_params = {**params, "limit": min(100, args.limit - len(items))}
+    while len(items) < limit:
+        page_params = {**params, "limit": int(min(100, limit - len(items)))}
         if cursor:
             page_params["cursor"] = cursor
         page = api.json("GET", "/v1/maps", params=page_params)
@@ -116,24 +118,26 @@ def cmd_ls(args: argparse.Namespace) -> None:
         print(table(items))
     else:
         say("no maps")
+    if cursor:  # on stderr: stdout stays the maps alone
+        say(f"more maps: use --limit N (more than {len(items)}) or --all")
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    doc = _api().json("GET", map_path(args.id))
+    doc = api_for().json("GET", map_path(args.id))
     print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else details(doc))
 
 
 def cmd_download(args: argparse.Namespace) -> None:
-    print(download(_api(), args.id, args.output, args.original))
+    print(download(api_for(), args.id, args.output, args.original))
 
 
 def cmd_share(args: argparse.Namespace) -> None:
-    doc = _api().json("PATCH", map_path(args.id), json={"visibility": args.visibility})
+    doc = api_for().json("PATCH", map_path(args.id), json={"visibility": args.visibility})
     print(doc["visibility"])
 
 
 def cmd_rm(args: argparse.Namespace) -> None:
-    _api().call("DELETE", map_path(args.id))
+    api_for().call("DELETE", map_path(args.id))
     say(f"deleted map {args.id}")
 
 
@@ -185,7 +189,9 @@ def parser() -> argparse.ArgumentParser:
     cmd.add_argument("--format", help="geotiff, geojson, …")
     cmd.add_argument("--bbox", help="minx,miny,maxx,maxy (WGS84): maps that intersect it")
     cmd.add_argument("--mine", action="store_true", help="only your own maps")
-    cmd.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N (20)")
+    shown = cmd.add_mutually_exclusive_group()
+    shown.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N (20)")
+    shown.add_argument("--all", action="store_true", help="every match, page after page")
     cmd.add_argument("--json", action="store_true", help="the map documents as JSON")
     cmd = command("show", cmd_show, "one map's details")
     cmd.add_argument("id")
@@ -223,6 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     except ClientError as exc:
         say(str(exc))
         return exc.exit_code
+    except config.ConfigError as exc:
+        say(str(exc))
+        return 1
     except BrokenPipeError:  # `mapstock ls | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as exc:  # a local file: one line naming it, never a traceback
+        say(os_error_line(exc))
+        return 1
+
+
+def os_error_line(exc: OSError) -> str:
+    """`PATH: reason` (`PATH -> OTHER: reason` for a rename) for a local file's error."""
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{where}: {reason}" if where else reason

@@ -100,20 +100,34 @@ def verify(expected: Expected, stored: str, written: str) -> None:
         )
 
 
+def _temporary(target: Path) -> Any:
+    """The temporary file next to `target`; raises ClientError naming the folder when it cannot
+    be made there (missing, not a folder, not writable)."""
+    folder = target.parent if str(target.parent) else Path(".")
+    try:
+        # Closed, and renamed or removed, by download().
+        return tempfile.NamedTemporaryFile(
+            dir=folder, prefix=f".{target.name}.", suffix=".part", delete=False
+        )
+    except OSError as exc:
+        raise ClientError(f"{folder}: {exc.strerror or exc}") from None
+
+
 def download(api: Api, map_id: str, output: str | None, original: bool) -> Path:
     """Download a map (optimized variant unless `original`) and check it; returns its path.
-    Raises ClientError, ApiError."""
+    Raises ClientError (a local file error too: one line naming the path), ApiError."""
     doc = api.json("GET", map_path(map_id))
     variant, expected = expected_for(doc, original)
-    link = api.json(
-        "GET", map_path(map_id, "download"), params={"redirect": "false", "variant": variant}
-    )
-    target = target_for(doc, output)
-    folder = target.parent if str(target.parent) else Path(".")
-    tmp = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed and renamed or removed below
-        dir=folder, prefix=f".{target.name}.", suffix=".part", delete=False
-    )
     try:
+        target = target_for(doc, output)
+    except OSError as exc:  # -o FOLDER/ that cannot be made
+        raise ClientError(f"{exc.filename or output}: {exc.strerror or exc}") from None
+    # Where it goes is settled before the link is asked for (which counts as a download).
+    tmp = _temporary(target)
+    try:
+        link = api.json(
+            "GET", map_path(map_id, "download"), params={"redirect": "false", "variant": variant}
+        )
         with tmp, httpx.stream("GET", link["url"], timeout=TIMEOUT) as response:
             if response.status_code != 200:
                 raise ClientError(
@@ -131,9 +145,15 @@ def download(api: Api, map_id: str, output: str | None, original: bool) -> Path:
         verify(expected, stored, written)
         os.chmod(tmp.name, 0o666 & ~_umask())  # as any new file, not the temp file's 0600
         os.replace(tmp.name, target)
-    except BaseException:
+    except BaseException as exc:
+        tmp.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp.name)
+        if isinstance(exc, OSError):
+            # A full disk, a target that is a folder: said of the target, not the temp file.
+            raise ClientError(f"{target}: {exc.strerror or exc}; nothing was saved") from None
+        if isinstance(exc, httpx.TransportError):
+            raise ClientError(f"unavailable: the download from storage failed: {exc}") from None
         raise
     return target
 

@@ -1,4 +1,5 @@
-"""What `ls` and `show` print for people: aligned columns and `key  value` lines."""
+"""What `ls`, `show` and `upload` print for people: aligned columns, `key  value` lines, the
+line after an upload."""
 
 from __future__ import annotations
 
@@ -51,3 +52,18 @@ def details(doc: dict[str, Any]) -> str:
         pairs.append((key, _cell(doc, key)))
     width = max(len(k) for k, _ in pairs)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs)
+
+
+# What the status a map has just after its upload means, for the line on a terminal.
+AFTER_UPLOAD = {
+    "awaiting_upload": "sent {name} as map {id}; the server has yet to register it",
+    "uploaded": "uploaded {name} as map {id}; waiting to be processed",
+    "processing": "uploaded {name} as map {id}; being processed",
+    "ready": "uploaded {name} as map {id}; ready",
+}
+
+
+def upload_summary(name: str, doc: dict[str, Any]) -> str:
+    """The line a person at a terminal reads once the upload is sent, true to the status."""
+    template = AFTER_UPLOAD.get(doc["status"], "uploaded {name} as map {id}; {status}")
+    return template.format(name=name, id=doc["id"], status=doc["status"])

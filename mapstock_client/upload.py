@@ -58,8 +58,11 @@ def upload(api: Api, req: Request) -> dict[str, Any]:
         raise ClientError(f"{req.path}: {exc.strerror}") from None
     if not path.is_file():
         raise ClientError(f"{req.path}: not a regular file")
-    where = config.record_path(api.base, path, st)
+    where = config.record_path(api.base, path)
     record = config.load_record(where)
+    if record and not config.same_file(record, st):
+        discard_stale(api, req, where, record)
+        record = None
     if record:
         doc = resume(api, req, path, st.st_size, where, record)
         if doc is not None:
@@ -74,8 +77,7 @@ def upload(api: Api, req: Request) -> dict[str, Any]:
     created = api.json("POST", "/v1/maps", json={**asked, **req.fields()})
     doc, instructions = created["map"], created["upload"]
     if instructions["method"] == "multipart":
-        record = {"map_id": doc["id"], "path": str(path), "size": st.st_size}
-        config.save_record(where, record)
+        config.save_record(where, config.new_record(doc["id"], path, st))
         checksums = instructions.get("checksum_algorithm") == PART_CHECKSUM
         req.log(f"map {doc['id']}: multipart, {instructions['part_count']} parts")
         if checksums:
@@ -127,6 +129,28 @@ def presigned_post(
 def _remove_quietly(api: Api, map_id: str) -> None:
     with contextlib.suppress(ClientError):  # else the server's sweeper removes it
         api.call("DELETE", map_path(map_id))
+
+
+def discard_stale(api: Api, req: Request, where: Path, record: dict[str, Any]) -> None:
+    """Abort the recorded multipart upload of a file that changed since (its parts would
+    otherwise wait in S3 for the server's sweep), and say so in one line."""
+    map_id = record["map_id"]
+    try:
+        api.call("DELETE", map_path(map_id, "upload"))
+        what = "was discarded"
+    except ApiError as exc:
+        if exc.status == 404:
+            what = "is gone already"  # removed, or expired and swept
+        elif exc.status == 409:
+            what = "had finished after all; it stays"  # the answer to complete was lost
+        else:
+            raise
+    config.drop_record(where)
+    print(
+        f"{req.path} changed since its upload was interrupted: the earlier upload "
+        f"(map {map_id}) {what}; starting again",
+        file=sys.stderr,
+    )
 
 
 def resume(

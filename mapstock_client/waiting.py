@@ -22,13 +22,20 @@ class FileHasher(threading.Thread):
         super().__init__(daemon=True, name="sha256")
         self.path = path
         self.hexdigest: str | None = None
+        self.error: OSError | None = None
 
     def run(self) -> None:
-        with open(self.path, "rb") as fh:
-            self.hexdigest = hashlib.file_digest(fh, "sha256").hexdigest()
+        try:
+            with open(self.path, "rb") as fh:
+                self.hexdigest = hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError as exc:  # handed to the caller: a thread's traceback would reach stderr
+            self.error = exc
 
     def result(self) -> str | None:
+        """The file's SHA-256; raises the OSError reading it met."""
         self.join()
+        if self.error is not None:
+            raise self.error
         return self.hexdigest
 
 

@@ -38,13 +38,15 @@ USERNAME = Field(
     rule=rules.USERNAME_RULE,
     description=rules.USERNAME_RULE,
 )
-# A new password (bcrypt's bytes); at most 4096 characters are read before it is judged.
+# A new password (bcrypt's bytes); at most 4096 characters are read before it is judged. Its
+# strength (rules.password_weakness) needs the username: the routes check it when hashing.
 NEW_PASSWORD = Field(
     "str",
     max_length=4096,
     min_bytes=rules.PASSWORD_MIN_BYTES,
     max_bytes=rules.PASSWORD_MAX_BYTES,
-    description=f"{rules.PASSWORD_MIN_BYTES} to {rules.PASSWORD_MAX_BYTES} bytes of UTF-8.",
+    description=f"{rules.PASSWORD_MIN_BYTES} to {rules.PASSWORD_MAX_BYTES} bytes of UTF-8; "
+    + rules.PASSWORD_RULE,
 )
 ROLE = Field("choice", choices=rules.ROLES)
 ACTIVE_UNTIL = Field(

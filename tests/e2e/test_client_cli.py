@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -71,7 +72,8 @@ class User:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in ORIGINAL_ENV.items() if not k.startswith("MAPSTOCK_")}
-        env.update(MAPSTOCK_API=self.stack.url, MAPSTOCK_CONFIG=str(self.config), **extra)
+        env.update(MAPSTOCK_API=self.stack.url, MAPSTOCK_CONFIG=str(self.config))
+        env.update(extra)
         return env
 
     def run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -167,7 +169,43 @@ def test_login_keeps_a_private_token_and_logout_forgets_it(stack, tmp_path):
     assert not credentials.exists()
     mine = user.run("ls", "--mine")
     assert mine.returncode == 1
-    assert mine.stderr == "unauthorized: owner=me needs a logged-in caller.\n"
+    assert mine.stderr == "unauthorized: Log in first: mapstock login USERNAME\n"
+
+    # No password at all (stdin at its end, no MAPSTOCK_PASSWORD): refused here, not sent.
+    empty = user.run("login", user.name)
+    assert (empty.returncode, empty.stdout) == (1, "")
+    assert empty.stderr.startswith("no password given")
+    assert len(empty.stderr.splitlines()) == 1
+    assert not credentials.exists()
+
+
+def test_an_expired_or_revoked_login_is_said_before_any_byte_is_sent(stack, tmp_path):
+    user = member(stack, tmp_path)
+    geojson(user.home / "small.geojson", 0.5, seed=7)  # the direct form: the token goes along
+    # Revoked on the server: deactivated (which revokes every token), then renewed.
+    for change in (("--deactivate",), ("--days", "30")):
+        assert stack.cli("user", "update", user.name, *change).returncode == 0
+    revoked = user.run("upload", "small.geojson")
+    assert (revoked.returncode, revoked.stdout) == (1, "")
+    assert revoked.stderr.startswith("unauthorized: "), revoked.stderr
+    assert revoked.stderr.endswith(f"; log in again: mapstock login {user.name}\n")
+    assert len(revoked.stderr.splitlines()) == 1  # no progress lines: nothing was sent
+    again = user.run("login", user.name, MAPSTOCK_PASSWORD=PASSWORD)
+    assert again.returncode == 0, again.stderr
+    assert user.ok("ls", "--mine", "--json").stdout.strip() == "[]"  # no map was made
+
+    # Expired by its lifetime: known here, no call needed.
+    credentials = user.config / "credentials.json"
+    doc = json.loads(credentials.read_text())
+    doc[stack.url]["expires_at"] = time.time() - 1
+    credentials.write_text(json.dumps(doc))
+    for args in (("upload", "small.geojson"), ("ls",)):
+        expired = user.run(*args)
+        assert (expired.returncode, expired.stdout) == (1, ""), args
+        assert expired.stderr == (
+            f"unauthorized: the login of {user.name} at {stack.url} has expired; "
+            f"log in again: mapstock login {user.name}\n"
+        )
 
 
 def test_interrupted_multipart_upload_resumes_with_the_missing_parts_only(stack, tmp_path):
@@ -224,6 +262,111 @@ def test_interrupted_multipart_upload_resumes_with_the_missing_parts_only(stack,
     assert doc["title"] == "Big"
     assert doc["sha256"] == hashlib.sha256(data).hexdigest()
     assert doc["size"] == len(data)
+
+
+def interrupt_upload(user: User, name: str, parts: int) -> str:
+    """Start `mapstock upload NAME -v` and Ctrl-C it once `parts` parts are in; its map id."""
+    started = subprocess.Popen(
+        [str(MAPSTOCK), "upload", name, "-v", "--parallel", "1"],
+        cwd=user.home,
+        env=user.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert started.stderr is not None
+    seen: list[str] = []
+    for line in started.stderr:
+        seen.append(line)
+        if sum(bool(SENT.match(x.rstrip("\n"))) for x in seen) >= parts:
+            started.send_signal(signal.SIGINT)
+            break
+    _, err = started.communicate(timeout=60)
+    said = "".join(seen) + err
+    assert started.returncode == 130, said
+    return re.search(r"^map (\S+): multipart, \d+ parts$", said, re.M).group(1)
+
+
+def test_a_file_changed_since_its_interrupted_upload_discards_that_upload(stack, tmp_path):
+    user = member(stack, tmp_path)
+    path = user.home / "edited.geojson"
+    data = geojson(path, 7, seed=8)  # multipart here
+    old_id = interrupt_upload(user, "edited.geojson", parts=2)
+    assert user.api(f"/v1/maps/{old_id}")["status"] == "awaiting_upload"
+    s3, bucket = _s3(stack)
+    pending = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert any(old_id in u["Key"] for u in pending)
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # `touch`
+    again = user.run("upload", "edited.geojson")
+    assert again.returncode == 0, again.stderr
+    new_id = again.stdout.strip()
+    assert new_id != old_id
+    assert again.stderr.splitlines()[0] == (
+        f"edited.geojson changed since its upload was interrupted: the earlier upload "
+        f"(map {old_id}) was discarded; starting again"
+    )
+    gone = requests.get(
+        f"{stack.url}/v1/maps/{old_id}",
+        headers={"Authorization": f"Bearer {user.token()}"},
+        timeout=10,
+    )
+    assert gone.status_code == 404
+    pending = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    assert not any(old_id in u["Key"] for u in pending)
+    assert user.api(f"/v1/maps/{new_id}")["size"] == len(data)
+    assert list((user.config / "uploads").glob("*.json")) == []
+
+
+def test_local_file_errors_are_one_line_and_leave_nothing_behind(stack, tmp_path):
+    user = member(stack, tmp_path)
+    geojson(user.home / "here.geojson", 0.05, seed=9)
+    map_id = user.ok("upload", "here.geojson", "--wait").stdout.strip()
+    (user.home / "existingfile").write_text("a file, not a folder")
+    before = sorted(p.name for p in user.home.iterdir())
+    cases = [
+        ("/nonexistent/dir/x.geojson", "/nonexistent/dir: No such file or directory"),
+        ("existingfile/x.geojson", "existingfile: Not a directory"),
+        ("existingfile/sub/", "existingfile/sub: Not a directory"),
+    ]
+    for output, said in cases:
+        result = user.run("download", map_id, "-o", output)
+        assert (result.returncode, result.stdout, result.stderr) == (1, "", said + "\n"), output
+    assert sorted(p.name for p in user.home.iterdir()) == before
+    assert user.api(f"/v1/maps/{map_id}")["download_count"] == 0  # no link was asked for
+
+    (user.home / "cfgfile").write_text("")
+    for config, said in (
+        ("/proc/nope", "/proc/nope: No such file or directory"),
+        (str(user.home / "cfgfile"), f"{user.home / 'cfgfile'}: not a folder"),
+    ):
+        for args in (("login", user.name), ("download", map_id), ("upload", "here.geojson")):
+            result = user.run(*args, MAPSTOCK_CONFIG=config, MAPSTOCK_PASSWORD=PASSWORD)
+            assert result.returncode == 1, (config, args, result.stderr)
+            assert result.stderr == f"{said} (the client's folder, $MAPSTOCK_CONFIG)\n"
+    assert (user.home / "cfgfile").read_text() == ""
+
+
+def test_ls_says_on_stderr_when_more_maps_match_and_all_follows_them(stack, tmp_path):
+    user = member(stack, tmp_path)
+    ids = []
+    for n in range(3):
+        geojson(user.home / f"m{n}.geojson", 0.01, seed=20 + n)
+        ids.append(user.ok("upload", f"m{n}.geojson").stdout.strip())
+    first = user.ok("ls", "--mine", "--limit", "2", "--json")
+    assert [m["id"] for m in json.loads(first.stdout)] == ids[::-1][:2]
+    assert first.stderr == "more maps: use --limit N (more than 2) or --all\n"
+    every = user.ok("ls", "--mine", "--all", "--json")
+    assert [m["id"] for m in json.loads(every.stdout)] == ids[::-1]
+    assert every.stderr == ""
+    exact = user.ok("ls", "--mine", "--limit", "3")
+    assert len(exact.stdout.splitlines()) == 4  # header + 3
+    assert exact.stderr == ""
+    both = user.run("ls", "--all", "--limit", "5")
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
 
 
 def test_each_upload_form_prints_plain_progress_and_the_id_alone(stack, tmp_path):

@@ -98,6 +98,12 @@ def _until(sql, username):
     [
         (("user", "create", "weak"), "short", "password"),
         (("user", "create", "longpw"), "x" * 73, "password"),
+        (("user", "create", "weak1"), "password", "weak or invalid password: too common"),
+        (("user", "create", "weak2"), "12345678", "weak or invalid password: too common"),
+        (("user", "create", "weak3"), "weak3", "weak or invalid password: must be 8"),
+        (("user", "create", "Weakling"), "weakling", "must not contain the username"),
+        (("user", "create", "weak4"), "my weak4 pw", "must not contain the username"),
+        (("user", "create", "weak5"), "aaaaaaaaaa", "must not be one character repeated"),
         (("user", "create", "baddate", "--active-until", "31/12/2099"), "long enough pw", "date"),
         (("user", "create", "bad name"), "long enough pw", "username"),
         (("user", "update", "ghost", "--days", "3"), None, "not found"),
@@ -152,6 +158,21 @@ def test_bad_subscription_ends_are_one_line_errors(
         assert len(err.strip().splitlines()) == 1, err
         assert err.startswith(f"error: {option}"), err
     assert sql.run("SELECT active_until, token_version FROM app.users") == before
+
+
+def test_update_refuses_a_weak_new_password_and_keeps_the_old_one(stack, sql, users):
+    users.create("carto")
+    before = sql.run("SELECT password_hash, token_version FROM app.users")
+    for password in ("qwertyuiop", "CARTO-2024!", "########"):
+        result = cli(stack, "user", "update", "carto", "--password-stdin", stdin=password + "\n")
+        assert result.returncode == 1
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: weak or invalid password: "), result.stderr
+        assert len(result.stderr.splitlines()) == 1
+    assert sql.run("SELECT password_hash, token_version FROM app.users") == before
+    strong = cli(stack, "user", "update", "carto", "--password-stdin", stdin="map of the alps\n")
+    assert strong.returncode == 0, strong.stderr
+    assert sql.run("SELECT password_hash FROM app.users")[0][0] != before[0][0]
 
 
 def test_password_never_taken_from_argv():

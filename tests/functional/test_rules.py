@@ -33,10 +33,13 @@ GOOD = {
     ],
     "owner": ["me", "alice", "a.b@c+d-e_f"],
     "bbox": ["0,0,1,1", "-1.5,.5,2.,3", "-180,-90,180,90"],
+    # At the byte limits (8 and 72): the strength rule refuses the one-character fillers.
+    "password": ["map room", "\U0001f5fa\U0001f600", "tall pines " * 6 + "by the"],
 }
 # Values whose grammar the schema can state only in words (its description): no letters pass,
-# and no valid value reaches the length cap, so they are probed with GOOD values alone.
-GRAMMAR = {"active_until", "cursor"}
+# or no valid value reaches the length cap, or (password) no one-character filler is strong
+# enough, so they are probed with GOOD values alone.
+GRAMMAR = {"active_until", "cursor", "password"}
 # Values that must fail any of the document's patterns.
 OFF_PATTERN = ["-a", "a b", "é", "a/b", "g" * 64, "1,2,3", "a,b,c,d", "1e5,0,1,1", " 1,0,1,1"]
 # Fillers for a length: 1 byte and 4 bytes a character (byte limits bound characters).

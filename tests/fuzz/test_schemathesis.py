@@ -34,6 +34,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from chalicelib.rules import password_weakness
 from tests.conftest import BUCKET, GEOJSON, PASSWORD, QUEUE, Users, drain, multipart
 from tests.fuzz.conftest import FuzzSummary, LiveApi, fuzz_examples
 
@@ -48,7 +49,8 @@ USERNAMES = {
 }
 VICTIMS = ("fuzz-victim-0", "fuzz-victim-1", "fuzz-victim-2")
 # What POST /v1/users accepts, drawn to be accepted: a username by the pattern, a password of
-# 8-72 bytes (the document can bound only its characters), a date or nothing for active_until.
+# 8-72 bytes (the document can bound only its characters) that the strength rule takes, a date
+# or nothing for active_until.
 NEW_USER = st.fixed_dictionaries(
     {
         "username": st.from_regex(r"\Azz[A-Za-z0-9][A-Za-z0-9._@+-]{0,20}\Z"),
@@ -57,7 +59,7 @@ NEW_USER = st.fixed_dictionaries(
         ),
     },
     optional={"active_until": st.sampled_from([None, "2030-01-01", "2099-12-31T00:00:00Z"])},
-)
+).filter(lambda new: password_weakness(new["password"], new["username"]) is None)
 JUNK = b"\x00\x01 definitely not a map \xff" * 8
 CHECKS = [
     not_a_server_error,
@@ -535,7 +537,7 @@ def _sweep_requests(world: World) -> dict[str, tuple[str, str, dict[str, Any] | 
     return {
         "GET /v1/me": ("GET", "/v1/me", None),
         "GET /v1/users": ("GET", "/v1/users", None),
-        "POST /v1/users": ("POST", "/v1/users", {"username": "zz-sweep", "password": "a" * 12}),
+        "POST /v1/users": ("POST", "/v1/users", {"username": "zz-sweep", "password": "map room"}),
         "PATCH /v1/users/{username}": ("PATCH", f"/v1/users/{VICTIMS[0]}", {"role": "member"}),
         "GET /v1/maps": ("GET", "/v1/maps", None),
         "POST /v1/maps": ("POST", "/v1/maps", {"filename": "a.geojson", "size": 10}),

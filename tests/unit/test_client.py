@@ -49,19 +49,90 @@ def test_token_and_records_are_private(tmp_path, monkeypatch):
 
     data = tmp_path / "map.tif"
     data.write_bytes(b"x" * 10)
-    where = config.record_path("http://a", data, data.stat())
-    config.save_record(where, {"map_id": "m1"})
+    where = config.record_path("http://a", data)
+    record = config.new_record("m1", data, data.stat())
+    config.save_record(where, record)
     assert (where.stat().st_mode & 0o777) == 0o600
     assert (where.parent.stat().st_mode & 0o777) == 0o700
-    assert config.load_record(where) == {"map_id": "m1"}
-    # The same file, changed: another record (a new upload, not a resume of the old one).
+    assert config.load_record(where) == record
+    assert config.same_file(record, data.stat())
+    assert config.record_path("http://b", data) != where
+    # The same file, changed: the same record, which no longer matches it (the upload it
+    # names is stale: aborted, not resumed).
     os.utime(data, ns=(1, 1))
-    assert config.record_path("http://a", data, data.stat()) != where
-    assert config.record_path("http://b", data, data.stat()) != where
+    assert config.record_path("http://a", data) == where
+    assert not config.same_file(record, data.stat())
     # A record older than any server keeps an upload is dropped on the next look.
     os.utime(where, (1, 1))
-    config.record_path("http://a", data, data.stat())
+    config.record_path("http://a", data)
     assert not where.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["uploads"]  # no temporary files left
+
+
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("file", "{path}: not a folder (the client's folder, $MAPSTOCK_CONFIG)"),
+        ("file/sub", "{path}: Not a directory (the client's folder, $MAPSTOCK_CONFIG)"),
+        ("/proc/nope", "{path}: No such file or directory (the client's folder, $MAPSTOCK_CONFIG)"),
+    ],
+)
+def test_an_unusable_client_folder_is_one_line_naming_it(
+    tmp_path, monkeypatch, capsys, where, said
+):
+    from mapstock_client.cli import main
+
+    (tmp_path / "file").write_text("not a folder")
+    path = where if where.startswith("/") else str(tmp_path / where)
+    monkeypatch.setenv("MAPSTOCK_CONFIG", path)
+    monkeypatch.setenv("MAPSTOCK_PASSWORD", "whatever it is")
+    monkeypatch.setenv("MAPSTOCK_API", "http://127.0.0.1:9")  # never reached: said before
+    for args in (["login", "alice"], ["ls"], ["logout"]):
+        assert main(args) == 1, args
+        out, err = capsys.readouterr()
+        assert (out, err) == ("", said.format(path=path) + "\n"), args
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_a_local_file_error_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys):
+    from mapstock_client import cli
+
+    def unreadable(args):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "map.tif"))
+
+    monkeypatch.setattr(cli, "cmd_show", unreadable)
+    monkeypatch.setenv("MAPSTOCK_CONFIG", str(tmp_path / "config"))
+    assert cli.main(["show", MAP_ID]) == 1
+    assert capsys.readouterr().err == f"{tmp_path / 'map.tif'}: Permission denied\n"
+    moved = OSError(18, "Invalid cross-device link", "a.part", None, "b.tif")
+    assert cli.os_error_line(moved) == "a.part -> b.tif: Invalid cross-device link"
+    assert cli.os_error_line(OSError("odd")) == "odd"
+
+
+def test_a_file_the_hasher_cannot_read_is_an_error_not_a_thread_traceback(tmp_path, capsys):
+    from mapstock_client.waiting import FileHasher
+
+    hasher = FileHasher(tmp_path / "gone.tif")
+    hasher.start()
+    with pytest.raises(FileNotFoundError):
+        hasher.result()
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "line"),
+    [
+        ("awaiting_upload", "sent a.tif as map M; the server has yet to register it"),
+        ("uploaded", "uploaded a.tif as map M; waiting to be processed"),
+        ("processing", "uploaded a.tif as map M; being processed"),
+        ("ready", "uploaded a.tif as map M; ready"),
+        ("rejected", "uploaded a.tif as map M; rejected"),
+    ],
+)
+def test_the_line_after_an_upload_is_true_to_the_status(status, line):
+    from mapstock_client.listing import upload_summary
+
+    assert upload_summary("a.tif", {"id": "M", "status": status}) == line
 
 
 class FakeS3(http.server.BaseHTTPRequestHandler):

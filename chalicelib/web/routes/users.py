@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from chalicelib import db, errors
-from chalicelib.auth import Caller, hash_password
+from chalicelib.auth import Caller, hash_new_password
 from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
 from chalicelib.web.fields import check_fields
@@ -31,7 +31,7 @@ def create_user() -> Response:
         "api.create_user",
         **caller_args(caller),
         p_username=doc["username"],
-        p_password_hash=hash_password(doc["password"]),
+        p_password_hash=hash_new_password(doc["password"], doc["username"]),
         p_role=doc.get("role"),
         p_active_until=doc.get("active_until"),
     )
@@ -59,7 +59,9 @@ def update_user(username: str) -> Response:
         retry=True,
         **caller_args(caller),
         p_username=username,
-        p_password_hash=hash_password(doc["password"]) if "password" in doc else None,
+        p_password_hash=(
+            hash_new_password(doc["password"], username) if "password" in doc else None
+        ),
         p_role=doc.get("role"),
         p_set_active_until="active_until" in doc,
         p_active_until=doc.get("active_until"),
