@@ -6,9 +6,14 @@ a browser opening the web app, or a parallel upload, would see "connection reset
 responses are gzipped for clients that accept it, as API Gateway does with config.json's
 minimum_compression_size (the web app's scripts are sent as text and compressed there); a
 HEAD answer carries no body (chalice local would write one, which a keep-alive client then
-reads as the start of its next response); and its connections send without Nagle's delay
+reads as the start of its next response); its connections send without Nagle's delay
 (chalice writes a response's headers and body in two writes: the body waited for the
-client's delayed ACK, 40 ms on every request)."""
+client's delayed ACK, 40 ms on every request); and a chunked request body
+(Transfer-Encoding: chunked, which curl sends for `-T -` or when told to) is decoded, as API
+Gateway does before it hands Lambda the whole body, where chalice reads only Content-Length
+bytes and so handed the app an empty body; never past the largest body the app takes (a
+direct upload's limit plus its form's overhead): beyond it, 413 in the contract's error
+shape, without buffering the rest."""
 
 from __future__ import annotations
 
@@ -31,6 +36,104 @@ _GZIP = re.compile(r"(?:^|,)\s*gzip\s*(?:;\s*q\s*=\s*(?P<q>[0-9.]+))?\s*(?:,|$)"
 
 class RouteNotFound(local.LocalGatewayException):
     CODE = 404
+
+
+class BodyRefused(local.LocalGatewayException):
+    """A chunked body over the limit (413) or not valid chunked coding (400)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.CODE = code
+        request_id = uuid.uuid4().hex
+        body = {"code": _ERROR_CODES[code], "message": message, "request_id": request_id}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Request-Id": request_id,
+            "X-Content-Type-Options": "nosniff",
+            "Connection": "close",
+        }
+        super().__init__(headers, json.dumps(body).encode())
+
+
+_ERROR_CODES = {400: "invalid_request", 413: "too_large"}
+# The size line of a chunk ("1a2b;name=value"): RFC 9112 puts no limit on extensions, a server
+# must; and on the trailer section's lines.
+MAX_CHUNK_LINE = 4096
+MAX_TRAILER_LINES = 100
+FORM_OVERHEAD = 64 * 1024  # what chalicelib/web/routes/uploads.py allows a form beyond the file
+
+
+def body_limit() -> int:
+    """The largest request body any route takes: a direct upload with its form's overhead."""
+    from chalicelib.config import get_settings
+
+    return get_settings().max_direct_upload_bytes + FORM_OVERHEAD
+
+
+def _line(rfile: Any) -> bytes:
+    line = rfile.readline(MAX_CHUNK_LINE + 1)
+    if len(line) > MAX_CHUNK_LINE or not line.endswith(b"\n"):
+        raise BodyRefused(400, "The chunked request body is malformed.")
+    return line.rstrip(b"\r\n")
+
+
+def read_chunked(rfile: Any, limit: int) -> bytes:
+    """The body of a chunked request (RFC 9112 section 7.1), trailers read and dropped; raises
+    BodyRefused 413 as soon as it would pass `limit` bytes, 400 for malformed coding."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_text = _line(rfile).split(b";", 1)[0].strip()
+        if (
+            not size_text
+            or len(size_text) > 16
+            or not all(c in b"0123456789abcdefABCDEF" for c in size_text)
+        ):
+            raise BodyRefused(400, "The chunked request body is malformed.")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise BodyRefused(413, f"Request bodies are limited to {limit} bytes.")
+        chunk = rfile.read(size)
+        if len(chunk) != size or _line(rfile) != b"":
+            raise BodyRefused(400, "The chunked request body is malformed.")
+        parts.append(chunk)
+    for _ in range(MAX_TRAILER_LINES):
+        if _line(rfile) == b"":
+            return b"".join(parts)
+    raise BodyRefused(400, "The chunked request body has too many trailer lines.")
+
+
+def install_chunked_bodies(limit: int) -> None:
+    """Decode chunked request bodies up to `limit` bytes (see the module docstring)."""
+    handler = local.ChaliceRequestHandler
+    original_parse = handler._parse_payload
+    original_handle = handler._generic_handle
+
+    def parse(self: Any) -> tuple[dict[str, Any], bytes | None]:
+        codings = [c.strip().lower() for c in self.headers.get("Transfer-Encoding", "").split(",")]
+        if codings[-1:] != ["chunked"]:
+            return original_parse(self)  # type: ignore[no-any-return]
+        body = read_chunked(self.rfile, limit)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "transfer-encoding"}
+        headers["Content-Length"] = str(len(body))
+        return headers, body or None
+
+    def handle(self: Any) -> None:
+        try:
+            headers, body = parse(self)
+        except BodyRefused as exc:
+            # The rest of the body is unread: the connection cannot carry another request.
+            self.close_connection = True
+            self._send_error_response(exc)
+            return
+        self._parse_payload = lambda: (headers, body)
+        original_handle(self)
+
+    handler._parse_payload = parse  # type: ignore[method-assign]
+    for method in ("GET", "PUT", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS"):
+        setattr(handler, f"do_{method}", handle)
 
 
 def _not_found(request_id: str) -> bytes:
@@ -127,5 +230,6 @@ def install() -> None:
 if __name__ == "__main__":
     install()
     install_compression(minimum_compression_size())
+    install_chunked_bodies(body_limit())
     sys.argv = ["chalice", "local", *sys.argv[1:]]  # click reads the command line
     sys.exit(chalice_main())

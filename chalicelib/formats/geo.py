@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -133,17 +134,68 @@ def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
     return [max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)]
 
 
+def _wrap_lon(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def wrapped_lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
+    """`bbox` as an RFC 7946 lon/lat bbox (section 5.2: longitudes in -180..180, west > east
+    across the antimeridian), from a box whose longitudes may run past +-180 (a grid spanning
+    170..190, or 0..360) or that already crosses (west > east); None if invalid. Never raises."""
+    if bbox is None or len(bbox) != 4:
+        return None
+    minx, miny, maxx, maxy = (float(v) for v in bbox)
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        return None
+    if minx > maxx and -180 <= maxx <= 180 and -180 <= minx <= 180:
+        maxx += 360.0  # already crossing: unwrap it
+    lim_x = 180 + LONLAT_TOLERANCE
+    if -lim_x <= minx <= maxx <= lim_x:
+        return lonlat_bbox([minx, miny, maxx, maxy])
+    if minx > maxx or miny > maxy or minx < -540 or maxx > 540:
+        return None  # not a longitude range at all
+    south_north = lonlat_bbox([0.0, miny, 0.0, maxy])
+    if south_north is None:
+        return None
+    if maxx - minx >= 360 - 2 * LONLAT_TOLERANCE:
+        return [-180.0, south_north[1], 180.0, south_north[3]]  # all the way round
+    west, east = _wrap_lon(minx), _wrap_lon(maxx)
+    return [west, south_north[1], 180.0 if east == -180.0 else east, south_north[3]]
+
+
 def union_bbox(boxes: Iterable[Sequence[float] | None]) -> list[float] | None:
-    """Return the union of the non-None bboxes, or None; never raises."""
+    """Return the union of the non-None bboxes, or None; never raises. Where one crosses the
+    antimeridian (west > east) the union is the shortest longitude arc covering them all."""
     present = [b for b in boxes if b is not None]
     if not present:
         return None
+    if any(b[0] > b[2] for b in present):
+        return _union_across(present)
     return [
         min(b[0] for b in present),
         min(b[1] for b in present),
         max(b[2] for b in present),
         max(b[3] for b in present),
     ]
+
+
+def _union_across(boxes: list[Sequence[float]]) -> list[float]:
+    south, north = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    arcs = sorted((b[0], b[2] + 360.0 if b[0] > b[2] else b[2]) for b in boxes)
+    merged: list[list[float]] = []
+    for west, east in arcs:
+        if merged and west <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], east)
+        else:
+            merged.append([west, east])
+    # The union is the circle less its widest uncovered gap (the last gap wraps to the first).
+    gaps = [(merged[i][1], merged[i + 1][0]) for i in range(len(merged) - 1)]
+    gaps.append((merged[-1][1], merged[0][0] + 360.0))
+    start, end = max(gaps, key=lambda g: g[1] - g[0])
+    if end - start <= 0:
+        return [-180.0, south, 180.0, north]
+    west, east = _wrap_lon(end), _wrap_lon(start)
+    return [west, south, 180.0 if east == -180.0 else east, north]
 
 
 def web_mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
@@ -200,51 +252,60 @@ def _edge_points(bbox: Sequence[float]) -> list[tuple[float, float]]:
     return pts
 
 
-def to_wgs84_bbox(bbox: Sequence[float] | None, epsg: int | None) -> list[float] | None:
-    """Return `bbox` (in CRS `epsg`) as a WGS84 lon/lat bbox, or None if unknown; never raises."""
+def to_wgs84_bbox(
+    bbox: Sequence[float] | None, epsg: int | None, wrap: bool = True
+) -> list[float] | None:
+    """Return `bbox` (in CRS `epsg`) as a WGS84 lon/lat bbox, or None if unknown; never raises.
+    Longitudes past +-180 wrap (west > east across the antimeridian) unless `wrap` is false:
+    then a geographic bbox out of range is None (projected data that claims to be lon/lat)."""
     if bbox is None or epsg is None or len(bbox) != 4:
         return None
     if not all(math.isfinite(float(v)) for v in bbox):
         return None
     try:
         if epsg in GEOGRAPHIC_EPSG:
-            return lonlat_bbox(bbox)
+            return wrapped_lonlat_bbox(bbox) if wrap else lonlat_bbox(bbox)
         if epsg in WEB_MERCATOR_EPSG:
             # The inverse is monotonic in x and y, so the corners are enough.
             lon0, lat0 = web_mercator_to_lonlat(bbox[0], bbox[1])
             lon1, lat1 = web_mercator_to_lonlat(bbox[2], bbox[3])
-            return lonlat_bbox([lon0, lat0, lon1, lat1])
+            return wrapped_lonlat_bbox([lon0, lat0, lon1, lat1])
         zone = utm_zone(epsg)
         if zone is not None:
             # Grid edges are curves in lon/lat: sample along them, not just the corners.
             ext = Extent()
             for x, y in _edge_points(bbox):
                 ext.add(*utm_to_lonlat(x, y, zone[0], zone[1]))
-            return lonlat_bbox(ext.as_list())
+            return wrapped_lonlat_bbox(ext.as_list())
     except (ValueError, OverflowError):
         return None
-    return _reproject_bbox(bbox, epsg)
+    return reproject_bbox(bbox, f"EPSG:{epsg}")
 
 
-def _reproject_bbox(bbox: Sequence[float], epsg: int) -> list[float] | None:
-    """Any other EPSG CRS through PROJ (pyproj ships in the processor's layer with its own
-    database, so no network); None where pyproj is absent or the CRS is unknown to it."""
+def reproject_bbox(bbox: Sequence[float], definition: str) -> list[float] | None:
+    """`bbox` in the CRS `definition` ("EPSG:n", WKT or a PROJ string) through PROJ (pyproj
+    ships in the processor's layer with its own database, so no network) as a WGS84 bbox;
+    None where pyproj is absent or PROJ cannot place the CRS; never raises."""
+    if len(definition) > WKT_IDENTIFY_MAX_CHARS:
+        return None
+    top = _WKT_TOP.match(definition)
+    if top and top.group(1).startswith("PROJ") and "PARAMETER" not in definition.upper():
+        return None  # a projection named without its parameters: PROJ would assume zeros
     try:
         from pyproj import Transformer
         from pyproj.exceptions import CRSError, ProjError
     except ImportError:
         return None
     try:
-        transformer = Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
-        # Densified edges: a projected rectangle's sides are curves in lon/lat.
+        transformer = Transformer.from_crs(definition, "EPSG:4326", always_xy=True)
+        # Densified edges: a projected rectangle's sides are curves in lon/lat. PROJ gives
+        # west > east for a box across the antimeridian, as RFC 7946 does.
         west, south, east, north = transformer.transform_bounds(
             bbox[0], bbox[1], bbox[2], bbox[3], densify_pts=21
         )
-    except (CRSError, ProjError, ValueError, OverflowError):
+    except (CRSError, ProjError, ValueError, OverflowError, TypeError):
         return None
-    if not all(math.isfinite(v) for v in (west, south, east, north)) or west > east:
-        return None  # a box crossing the antimeridian: no single lon/lat bbox describes it
-    return lonlat_bbox([west, south, east, north])
+    return wrapped_lonlat_bbox([west, south, east, north])
 
 
 # --- WKT (ESRI .prj, GeoPDF) and control points -------------------------------------------------
@@ -292,7 +353,28 @@ def crs_from_wkt(wkt: str) -> tuple[str | None, int | None, bool]:
             epsg = code if code is not None and utm_zone(code) is not None else None
         if epsg is None:  # any other CRS (national grids, State Plane, ...): PROJ's match
             epsg = epsg_from_wkt(wkt)
-    return (f"EPSG:{epsg}" if epsg else name), epsg, geographic
+    if epsg:
+        return f"EPSG:{epsg}", epsg, geographic
+    return crs_label(name, wkt), None, geographic
+
+
+_MEANINGLESS_NAMES = {"", "unknown", "unnamed", "undefined", "user-defined", "custom"}
+
+
+def crs_label(name: str | None, definition: str) -> str:
+    """A CRS's name for `crs` when it has no EPSG code: its own name, or where that says
+    nothing ("unknown", as GDAL names a CRS built from PROJ parameters) its PROJ string, or
+    failing that the name as given; never raises."""
+    if name is not None and name.strip().lower() not in _MEANINGLESS_NAMES:
+        return name.strip()[:200]
+
+    def proj_string(crs_class: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "you will likely lose important information"
+            return crs_class.from_user_input(definition).to_proj4()
+
+    text = _ask_proj(proj_string) if len(definition) <= WKT_IDENTIFY_MAX_CHARS else None
+    return text[:500] if isinstance(text, str) and text else (name or "unknown")[:200]
 
 
 @functools.lru_cache(maxsize=64)

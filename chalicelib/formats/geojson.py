@@ -250,22 +250,24 @@ def inspect_geojson(path: str) -> Inspection:
 
 def _metadata(members: dict[str, Any], scan: _Scan, kind: str) -> dict[str, Any]:
     native = scan.extent.as_list()
-    epsg = 4326
+    epsg, named = 4326, False
     crs = members.get("crs")  # pre-RFC 7946 named CRS, e.g. "urn:ogc:def:crs:EPSG::27700"
     if isinstance(crs, dict) and isinstance(crs.get("properties"), dict):
         name = crs["properties"].get("name")
         code = crs["properties"].get("code")  # {"type": "EPSG", ...} of the 2008 drafts
         match = _LEGACY_CRS.search(name.strip()) if isinstance(name, str) else None
         if match:
-            epsg = int(match.group(1))
+            epsg, named = int(match.group(1)), True
         elif crs.get("type") == "EPSG" and type(code) is int and 0 < code < 10**9:
-            epsg = code
+            epsg, named = code, True
     meta: dict[str, Any] = {
         "geojson_type": kind,
         "feature_count": scan.features,
         "geometry_types": sorted(scan.geometry_types),
         "crs": f"EPSG:{epsg}",
-        "bbox": geo.to_wgs84_bbox(native, epsg),
+        # RFC 7946 longitudes never pass +-180: out of range without a crs member, they are
+        # projected coordinates, not a grid to wrap.
+        "bbox": geo.to_wgs84_bbox(native, epsg, wrap=named),
     }
     if epsg != 4326:
         meta["native_bbox"] = native

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from chalicelib.formats import geo
 from chalicelib.formats.result import Inspection, Rejected
@@ -19,18 +19,42 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _srs_map(db: SqliteDb, tables: dict[str, str]) -> dict[int, tuple[str | None, int | None]]:
-    """srs_id -> (crs label, EPSG code); ids -1/0 are the spec's undefined systems."""
+class Srs(NamedTuple):
+    """A spatial reference system of gpkg_spatial_ref_sys, as a CRS label and its codes."""
+
+    crs: str | None
+    epsg: int | None
+    definition: str | None  # the WKT, for PROJ to place a CRS with no EPSG code
+
+
+def _srs_map(db: SqliteDb, tables: dict[str, str]) -> dict[int, Srs]:
+    """srs_id -> Srs; ids -1/0 are the spec's undefined systems."""
     if "gpkg_spatial_ref_sys" not in tables:
         return {}
-    out: dict[int, tuple[str | None, int | None]] = {}
-    sql = "SELECT srs_id, organization, organization_coordsys_id FROM gpkg_spatial_ref_sys"
-    for srs_id, org, code in db.rows(sql + " LIMIT 10000"):
+    out: dict[int, Srs] = {}
+    sql = (
+        "SELECT srs_id, organization, organization_coordsys_id, srs_name, "
+        "CASE WHEN length(definition) <= 16384 THEN definition END FROM gpkg_spatial_ref_sys"
+    )
+    for srs_id, org, code, name, wkt in db.rows(sql + " LIMIT 10000"):
         if not isinstance(srs_id, int) or srs_id <= 0 or not isinstance(org, str):
             continue
-        if isinstance(code, int):
-            epsg = code if org.upper() == "EPSG" else None
-            out[srs_id] = (f"{org.upper()[:50]}:{code}", epsg)
+        if not isinstance(code, int):
+            continue
+        if org.upper() == "EPSG":
+            out[srs_id] = Srs(f"EPSG:{code}", code, None)
+            continue
+        # Another organisation (GDAL writes "NONE" for a CRS without a code): PROJ may still
+        # recognise the WKT as an EPSG CRS, or place it from its parameters.
+        definition = wkt if isinstance(wkt, str) and wkt.strip() not in ("", "undefined") else None
+        epsg = geo.epsg_from_wkt(definition) if definition else None
+        if epsg is not None:
+            out[srs_id] = Srs(f"EPSG:{epsg}", epsg, None)
+        elif definition is not None:
+            label = geo.crs_label(name if isinstance(name, str) else None, definition)
+            out[srs_id] = Srs(label, None, definition)
+        else:
+            out[srs_id] = Srs(f"{org.upper()[:50]}:{code}", None, None)
     return out
 
 
@@ -103,15 +127,19 @@ def inspect_gpkg(db: SqliteDb, tables: dict[str, str]) -> Inspection:
     for index, (name, data_type, srs_id, *extent) in enumerate(rows):
         if not isinstance(name, str):
             raise Rejected("malformed", "GeoPackage contents table is invalid")
-        crs, epsg = srs.get(srs_id, (None, None)) if isinstance(srs_id, int) else (None, None)
+        found = srs.get(srs_id) if isinstance(srs_id, int) else None
+        crs, epsg, definition = found if found is not None else (None, None, None)
         box = [_number(v) for v in extent]
         native = [v for v in box if v is not None] if None not in box else None
+        bbox = geo.to_wgs84_bbox(native, epsg) if native else None
+        if bbox is None and native and definition:
+            bbox = geo.reproject_bbox(native, definition)
         layer: dict[str, Any] = {
             "name": name[:200],
             "data_type": str(data_type)[:50],
             "srs_id": srs_id if isinstance(srs_id, int) else None,
             "crs": crs,
-            "bbox": geo.to_wgs84_bbox(native, epsg) if native else None,
+            "bbox": bbox,
         }
         key = name.lower()
         if data_type == "features":

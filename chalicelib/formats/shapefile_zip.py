@@ -64,13 +64,15 @@ def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, 
             fields = [str(f.name) for f in reader.fields[1 : MAX_FIELDS_LISTED + 1]]
     except (shapefile.ShapefileException, KeyError, struct.error, ValueError, TypeError) as exc:
         raise Rejected("malformed", "Shapefile header is invalid") from exc
-    crs, epsg, geographic = None, None, False
+    crs, epsg, geographic, wkt = None, None, False, ""
     if ".prj" in group:
-        raw = read_head(zf, group[".prj"], PRJ_MAX_BYTES)
-        crs, epsg, geographic = geo.crs_from_wkt(raw.decode("utf-8", errors="replace"))
+        wkt = read_head(zf, group[".prj"], PRJ_MAX_BYTES).decode("utf-8", errors="replace")
+        crs, epsg, geographic = geo.crs_from_wkt(wkt)
     bbox = None
     if count:
         bbox = geo.to_wgs84_bbox(native, epsg)
+        if bbox is None and epsg is None and crs is not None:
+            bbox = geo.reproject_bbox(native, wkt)  # no EPSG code, but PROJ reads the WKT
         if bbox is None and geographic:
             bbox = geo.lonlat_bbox(native)  # another datum: metres off at most
     stem = posixpath.splitext(posixpath.basename(group[".shp"].filename))[0]

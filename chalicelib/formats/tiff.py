@@ -7,7 +7,7 @@ import os
 import struct
 from typing import Any, NamedTuple
 
-from chalicelib.formats import geo
+from chalicelib.formats import geo, geokeys
 from chalicelib.formats.quiet import quiet_logger
 from chalicelib.formats.result import Inspection, Rejected
 
@@ -184,30 +184,50 @@ def _tag_value(page: Any, code: int) -> tuple[float, ...] | None:
         raise Rejected("malformed", "GeoTIFF tag has an invalid value") from exc
 
 
-def _geokeys(page: Any) -> dict[int, int]:
-    """Decode the inline (SHORT) GeoKeys; raises Rejected on a malformed directory."""
+def _geokeys(page: Any) -> dict[int, int | float | str]:
+    """Decode the GeoKeys: SHORT values, and the DOUBLE and ASCII ones their tags hold (a
+    user-defined CRS's parameters and citations); raises Rejected on a malformed directory."""
     raw = page.tags.get(34735).value
     keys = [int(v) for v in (raw if isinstance(raw, (tuple, list)) else (raw,))]
     if len(keys) < 4 or keys[3] > MAX_GEOKEYS or len(keys) < 4 + 4 * keys[3]:
         raise Rejected("malformed", "GeoTIFF key directory is invalid")
-    out = {}
+    doubles_tag, ascii_tag = page.tags.get(34736), page.tags.get(34737)
+    doubles = doubles_tag.value if doubles_tag is not None else ()
+    doubles = doubles if isinstance(doubles, (tuple, list)) else (doubles,)
+    text = ascii_tag.value if ascii_tag is not None and isinstance(ascii_tag.value, str) else ""
+    out: dict[int, int | float | str] = {}
     for i in range(keys[3]):
-        key_id, location, _count, value = keys[4 + 4 * i : 8 + 4 * i]
-        if location == 0:  # value stored inline; doubles/ASCII keys are not needed here
+        key_id, location, count, value = keys[4 + 4 * i : 8 + 4 * i]
+        if location == 0:  # value stored inline
             out[key_id] = value
+        elif location == 34736 and count == 1 and value < len(doubles):
+            number = doubles[value]
+            if isinstance(number, (int, float)) and math.isfinite(number):
+                out[key_id] = float(number)
+        elif location == 34737 and count > 0 and value < len(text):
+            out[key_id] = text[value : value + count][:1000]
     return out
 
 
+def _short(keys: dict[int, int | float | str], key: int) -> int | None:
+    value = keys.get(key)
+    return value if isinstance(value, int) and value != _USER_DEFINED else None
+
+
 def _georeference(
-    tags: dict[int, tuple[float, ...] | None], keys: dict[int, int], width: int, height: int
+    tags: dict[int, tuple[float, ...] | None],
+    keys: dict[int, int | float | str],
+    width: int,
+    height: int,
 ) -> dict[str, Any]:
-    model_type = keys.get(1024)  # GTModelTypeGeoKey: 1 projected, 2 geographic
-    code = None
-    if model_type != 2 and keys.get(3072) not in (None, _USER_DEFINED):
-        code = keys[3072]
-    elif keys.get(2048) not in (None, _USER_DEFINED):
-        code = keys[2048]
-    out: dict[str, Any] = {"crs": f"EPSG:{code}" if code else None, "bbox": None}
+    geographic = keys.get(1024) == 2  # GTModelTypeGeoKey: 1 projected, 2 geographic
+    code = _short(keys, 2048) if geographic else _short(keys, 3072)
+    if code is None and not geographic and keys.get(3072) is None:
+        code = _short(keys, 2048)  # no projected CRS key at all: the geographic one
+    # No EPSG code: a user-defined CRS, which PROJ places from the GeoKeys' parameters.
+    definition = geokeys.user_defined_crs(keys, geographic) if code is None else None
+    name = geokeys.crs_name(keys, definition, geographic) if definition else None
+    out: dict[str, Any] = {"crs": f"EPSG:{code}" if code else name, "bbox": None}
     scale, tie, matrix = tags[33550], tags[33922], tags[34264]
     affine: tuple[float, ...] | None  # (a, b, d, e, f, h): x = a*i + b*j + d, y = e*i + f*j + h
     if matrix is not None and len(matrix) == 16:
@@ -243,5 +263,8 @@ def _georeference(
         linear = keys.get(3076)
         linear_ok = linear is None or linear == (geo.linear_unit(code) or 9001)
         unit_ok = keys.get(2054, 9102) == 9102 and linear_ok
-        out["bbox"] = geo.to_wgs84_bbox(native, code) if unit_ok else None
+        if definition is not None:  # its units are part of the definition
+            out["bbox"] = geo.reproject_bbox(native, definition)
+        else:
+            out["bbox"] = geo.to_wgs84_bbox(native, code) if unit_ok else None
     return out

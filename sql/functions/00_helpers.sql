@@ -137,3 +137,27 @@ LANGUAGE sql STABLE AS $$
     SELECT username FROM app.users WHERE id = p_owner
 $$;
 COMMENT ON FUNCTION app.owner_name(uuid) IS 'Username of a map owner.';
+
+-- Map bboxes are stored within x -180..540: one across the antimeridian unwrapped, east past
+-- 180 (app.bbox_of). A search box, unwrapped the same way when it crosses, meets such a box
+-- iff it or its copy 360 degrees over does: the two boxes this returns, each served by the
+-- GiST index (`m.bbox && b[1] OR m.bbox && b[2]`). A box crosses when west > east, or as
+-- two boxes (8 numbers: west..180 and -180..east, the STAC API's split).
+CREATE OR REPLACE FUNCTION app.query_boxes(p_bbox float8[]) RETURNS box[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN p_bbox IS NULL THEN NULL
+        WHEN cardinality(p_bbox) = 8 THEN ARRAY[
+            box(point(p_bbox[1], least(p_bbox[2], p_bbox[6])),
+                point(p_bbox[7] + 360, greatest(p_bbox[4], p_bbox[8]))),
+            box(point(p_bbox[1] - 360, least(p_bbox[2], p_bbox[6])),
+                point(p_bbox[7], greatest(p_bbox[4], p_bbox[8])))]
+        WHEN p_bbox[1] > p_bbox[3] THEN ARRAY[
+            box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3] + 360, p_bbox[4])),
+            box(point(p_bbox[1] - 360, p_bbox[2]), point(p_bbox[3], p_bbox[4]))]
+        ELSE ARRAY[
+            box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4])),
+            box(point(p_bbox[1] + 360, p_bbox[2]), point(p_bbox[3] + 360, p_bbox[4]))]
+    END
+$$;
+COMMENT ON FUNCTION app.query_boxes(float8[]) IS 'The two boxes a search bbox (4 numbers, or 8 split at the antimeridian) is tested against stored map bboxes with.';

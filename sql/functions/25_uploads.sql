@@ -1,11 +1,17 @@
 -- Multipart uploads as their owner drives them: the upload's shape, finishing, aborting.
 
-CREATE OR REPLACE FUNCTION app.multipart_map(p_caller uuid, p_token_version integer, p_id uuid)
+CREATE OR REPLACE FUNCTION app.multipart_map(p_caller uuid, p_token_version integer, p_id uuid,
+                                             p_owner_only boolean)
 RETURNS app.maps
 LANGUAGE plpgsql AS $$
 DECLARE
     m app.maps := app.load_managed_map(p_caller, p_token_version, p_id);
 BEGIN
+    -- Only the owner sends the bytes (presigned part URLs, completing): an admin may look at
+    -- and abort an upload, never put content into someone else's map.
+    IF p_owner_only AND m.owner_id IS DISTINCT FROM p_caller THEN
+        PERFORM app.raise('MS403', 'Only the owner may upload this map''s content.');
+    END IF;
     IF m.multipart_upload_id IS NULL THEN
         PERFORM app.raise('MS409', 'This map was not created as a multipart upload.');
     END IF;
@@ -15,13 +21,14 @@ BEGIN
     RETURN m;
 END
 $$;
-COMMENT ON FUNCTION app.multipart_map(uuid, integer, uuid) IS 'The caller''s map still awaiting its multipart upload, locked; MS401/MS404/MS403/MS409.';
+COMMENT ON FUNCTION app.multipart_map(uuid, integer, uuid, boolean) IS 'The caller''s map still awaiting its multipart upload, locked (the owner''s alone when p_owner_only); MS401/MS404/MS403/MS409.';
 
-CREATE OR REPLACE FUNCTION api.multipart_upload(p_caller uuid, p_token_version integer, p_id uuid)
+CREATE OR REPLACE FUNCTION api.multipart_upload(p_caller uuid, p_token_version integer, p_id uuid,
+                                                p_owner_only boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
-    m app.maps := app.multipart_map(p_caller, p_token_version, p_id);
+    m app.maps := app.multipart_map(p_caller, p_token_version, p_id, p_owner_only);
 BEGIN
     RETURN jsonb_build_object('object_key', m.object_key, 'upload_id', m.multipart_upload_id,
                               'size', m.declared_size, 'part_size', m.part_size,
@@ -29,7 +36,7 @@ BEGIN
                               'expires_at', app.iso(m.upload_expires_at));
 END
 $$;
-COMMENT ON FUNCTION api.multipart_upload(uuid, integer, uuid) IS 'Owner/admin: the shape of a map''s unfinished multipart upload; MS404/MS409.';
+COMMENT ON FUNCTION api.multipart_upload(uuid, integer, uuid, boolean) IS 'Owner/admin (owner only with p_owner_only, to upload parts): the shape of a map''s unfinished multipart upload; MS403/MS404/MS409.';
 
 CREATE OR REPLACE FUNCTION api.finish_multipart(p_caller uuid, p_token_version integer, p_id uuid,
                                                 p_size bigint, p_version text, p_etag text)
@@ -38,6 +45,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS 
 DECLARE
     m app.maps := app.load_managed_map(p_caller, p_token_version, p_id);
 BEGIN
+    IF m.owner_id IS DISTINCT FROM p_caller THEN  -- the route checked first; kept as the rule
+        PERFORM app.raise('MS403', 'Only the owner may upload this map''s content.');
+    END IF;
     -- S3 assembled the object: the same transition (and pin) as its S3 event makes, which may
     -- have come first; the event then queues the job.
     UPDATE app.maps SET status = 'uploaded', size = p_size, uploaded_at = now(),
@@ -51,13 +61,13 @@ BEGIN
     RETURN app.map_doc(m, app.owner_name(m.owner_id));
 END
 $$;
-COMMENT ON FUNCTION api.finish_multipart(uuid, integer, uuid, bigint, text, text) IS 'Owner/admin: the multipart upload was completed in S3: awaiting_upload -> uploaded, pinned.';
+COMMENT ON FUNCTION api.finish_multipart(uuid, integer, uuid, bigint, text, text) IS 'Owner only: the multipart upload was completed in S3: awaiting_upload -> uploaded, pinned; MS403 for anyone else.';
 
 CREATE OR REPLACE FUNCTION api.abort_multipart(p_caller uuid, p_token_version integer, p_id uuid)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
-    m app.maps := app.multipart_map(p_caller, p_token_version, p_id);
+    m app.maps := app.multipart_map(p_caller, p_token_version, p_id, false);
 BEGIN
     DELETE FROM app.maps WHERE id = m.id;
     RETURN jsonb_build_object('id', m.id, 'object_key', m.object_key,

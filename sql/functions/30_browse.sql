@@ -56,6 +56,7 @@ DECLARE
     v_owner uuid;
     v_query tsquery;
     v_box box;
+    v_box2 box;
     v_need integer;
     shared_with text[];
     may_own boolean;
@@ -113,8 +114,11 @@ BEGIN
     IF p_visibility IS NOT NULL THEN filters := filters || ' AND m.visibility = $6'; END IF;
     IF p_status IS NOT NULL THEN filters := filters || ' AND m.status = $8'; END IF;
     IF p_bbox IS NOT NULL THEN
-        v_box := box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4]));
-        box_filter := ' AND m.bbox && $9';
+        -- The box and its copy 360 degrees east, for maps across the antimeridian
+        -- (app.query_boxes).
+        v_box := (app.query_boxes(p_bbox))[1];
+        v_box2 := (app.query_boxes(p_bbox))[2];
+        box_filter := ' AND (m.bbox && $9 OR m.bbox && $15)';
     END IF;
 
     -- The visibility rule, reduced to the part the filters leave possible (so that, e.g.,
@@ -162,7 +166,8 @@ BEGIN
                 || 'FROM app.maps m WHERE ' || visible || after || keyset || ' LIMIT $11) w '
                 || 'WHERE w.hit OR w.n = 1 OR w.n = $11 LIMIT $10 + 2'
                 USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
-                      p_status, v_box, v_need - hits, step, shared_with
+                      p_status, v_box, v_need - hits, step, shared_with, NULL::bigint[],
+                      NULL::timestamptz, v_box2
             LOOP
                 IF w.hit THEN
                     ids := ids || w.id;
@@ -182,7 +187,12 @@ BEGIN
             after := ' AND (m.created_at, m.id) < ($2, $3)';
             walked := walked + step;
             IF steps = 1 AND v_box IS NOT NULL THEN
+                -- Both boxes' keys, or none (NULL: too many) as for one box.
                 cells := app.map_cells(v_box, 200);
+                cells := CASE WHEN cells IS NOT NULL THEN cells || app.map_cells(v_box2, 200) END;
+                IF cells IS NOT NULL AND app.map_cells(v_box2, 200) IS NULL THEN
+                    cells := NULL;
+                END IF;
                 IF cells IS NOT NULL THEN
                     path := 'cells';
                     EXIT;
@@ -225,11 +235,12 @@ BEGIN
                 EXECUTE 'SELECT coalesce(array_agg(id), ''{}'') FROM (SELECT c.id FROM ('
                     || 'SELECT m.id, m.created_at, m.bbox FROM app.maps m '
                     || 'WHERE app.map_cell(m.bbox) = ANY ($13) AND m.created_at >= $14 AND '
-                    || visible || filters || after || ' OFFSET 0) c WHERE c.bbox && $9 '
-                    || 'ORDER BY c.created_at DESC, c.id DESC LIMIT $10) s'
+                    || visible || filters || after || ' OFFSET 0) c WHERE (c.bbox && $9 '
+                    || 'OR c.bbox && $15) ORDER BY c.created_at DESC, c.id DESC LIMIT $10) s'
                     INTO page_ids
                     USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
-                          p_status, v_box, v_need - hits, NULL::bigint, shared_with, cells, since;
+                          p_status, v_box, v_need - hits, NULL::bigint, shared_with, cells, since,
+                          v_box2;
                 ids := ids || page_ids;
                 hits := hits + cardinality(page_ids);
                 EXIT WHEN hits >= v_need OR since = '-infinity';
@@ -250,7 +261,8 @@ BEGIN
                 || 'WHERE ' || visible || after || keyset || ' LIMIT $10) s'
                 INTO page_ids
                 USING c.id, pos_created, pos_id, v_query, p_format, p_visibility, v_owner,
-                      p_status, v_box, v_need - hits, NULL::bigint, shared_with;
+                      p_status, v_box, v_need - hits, NULL::bigint, shared_with, NULL::bigint[],
+                      NULL::timestamptz, v_box2;
             ids := ids || page_ids;
         END IF;
         -- Which path served the page, for tests and operators (SET client_min_messages = debug).

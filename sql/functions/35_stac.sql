@@ -33,10 +33,10 @@ BEGIN
         IF cardinality(p_bbox) NOT IN (4, 8) THEN
             PERFORM app.raise('MS400', 'bbox: one or two boxes of four numbers.');
         END IF;
-        v_box1 := box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4]));
-        IF cardinality(p_bbox) = 8 THEN
-            v_box2 := box(point(p_bbox[5], p_bbox[6]), point(p_bbox[7], p_bbox[8]));
-        END IF;
+        -- The box (unwrapped across the antimeridian) and its copy 360 degrees over: maps
+        -- across the antimeridian are stored unwrapped (app.query_boxes).
+        v_box1 := (app.query_boxes(p_bbox))[1];
+        v_box2 := (app.query_boxes(p_bbox))[2];
         overlap := ' AND (box_overlap(m.bbox, $4) OR coalesce(box_overlap(m.bbox, $5), false))';
     END IF;
     IF p_from IS NOT NULL THEN filters := filters || ' AND m.created_at >= $6'; END IF;

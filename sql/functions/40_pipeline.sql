@@ -100,10 +100,14 @@ COMMENT ON FUNCTION pipeline.claim_processing(uuid, integer)
 
 CREATE OR REPLACE FUNCTION app.bbox_of(p_bbox float8[]) RETURNS box
 LANGUAGE sql IMMUTABLE AS $$
+    -- A bbox across the antimeridian (west > east, RFC 7946 5.2) is stored unwrapped, its
+    -- east past 180 (170..190): one box, which app.query_boxes' shifted copy meets.
     SELECT CASE WHEN p_bbox IS NULL THEN NULL
+                WHEN p_bbox[1] > p_bbox[3]
+                    THEN box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3] + 360, p_bbox[4]))
                 ELSE box(point(p_bbox[1], p_bbox[2]), point(p_bbox[3], p_bbox[4])) END
 $$;
-COMMENT ON FUNCTION app.bbox_of(float8[]) IS 'A box from [minx, miny, maxx, maxy].';
+COMMENT ON FUNCTION app.bbox_of(float8[]) IS 'A box from [minx, miny, maxx, maxy]; across the antimeridian (minx > maxx) with maxx + 360.';
 
 CREATE OR REPLACE FUNCTION pipeline.complete_processing(p_id uuid, p_lease_token uuid, p_size bigint,
                                                         p_sha256 text, p_format text,

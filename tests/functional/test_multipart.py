@@ -242,7 +242,6 @@ def test_abort_removes_the_map_and_its_parts(pipeline, half_done, s3, sql):
 def test_other_callers_get_404_on_every_upload_route(pipeline, half_done, users):
     map_id, _, etags = half_done
     users.create("mallory")
-    users.create("root", role="admin")
     parts = [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]
     for who in (users.headers("mallory"), {}):
         expected = 404 if who else 401
@@ -253,8 +252,83 @@ def test_other_callers_get_404_on_every_upload_route(pipeline, half_done, users)
             pipeline.client.http.delete(f"/v1/maps/{map_id}/upload", headers=who),
         ]
         assert [r.status_code for r in responses] == [expected] * 4, [r.body for r in responses]
-    # An admin manages every map, its upload included.
-    assert _state(pipeline, map_id, users.headers("root")).status_code == 200
+
+
+def test_an_admin_sees_and_aborts_but_never_uploads_into_a_members_map(
+    pipeline, half_done, users, s3, sql
+):
+    """Contract: parts and complete are owner only. An admin gets 403 in the error shape for
+    both (the map stays the owner's to finish), and keeps GET and DELETE of the upload."""
+    map_id, alice, etags = half_done
+    users.create("root", role="admin")
+    root = users.headers("root")
+    parts = [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]
+
+    refused = [
+        _post(pipeline, f"/v1/maps/{map_id}/upload/parts", root, {"part_numbers": [1, 2]}),
+        _complete(pipeline, map_id, root, parts),
+    ]
+    for response in refused:
+        assert response.status_code == 403, response.body
+        error = body(response)
+        assert set(error) == {"code", "message", "request_id"}
+        assert error["code"] == "forbidden" and "owner" in error["message"]
+        assert "url" not in response.body.decode()
+    # Nothing moved: still awaiting its upload, every part still held, S3's upload unfinished.
+    assert sql.run("SELECT status FROM app.maps WHERE id = :id", id=map_id) == [["awaiting_upload"]]
+    assert len(_s3_uploads(s3, map_id)) == 1
+    state = _state(pipeline, map_id, root)
+    assert state.status_code == 200, state.body
+    assert [p["part_number"] for p in body(state)["parts"]] == [1, 2, 3]
+
+    # The owner still finishes it.
+    assert _urls(pipeline, map_id, alice, [3])[3]["url"]
+    done = _complete(pipeline, map_id, alice, parts)
+    assert done.status_code == 200, done.body
+    assert body(done)["status"] == "uploaded"
+
+
+def test_an_admin_may_abort_a_members_upload(pipeline, half_done, users, s3, sql):
+    map_id, _, _ = half_done
+    users.create("root", role="admin")
+    gone = pipeline.client.http.delete(f"/v1/maps/{map_id}/upload", headers=users.headers("root"))
+    assert gone.status_code == 204, gone.body
+    assert sql.run("SELECT count(*) FROM app.maps WHERE id = :id", id=map_id) == [[0]]
+    assert _s3_uploads(s3, map_id) == []
+
+
+def _s3_uploads(s3, map_id):
+    """S3's unfinished multipart uploads of the map (the bucket outlives each test)."""
+    found = s3.list_multipart_uploads(Bucket=BUCKET, Prefix=f"maps/{map_id}/")
+    return found.get("Uploads", [])
+
+
+def test_an_admin_uploads_into_their_own_multipart_map(pipeline, users):
+    users.create("root", role="admin")
+    root = users.headers("root")
+    data = _data(1.5)
+    map_id = body(_create(pipeline, root, data))["map"]["id"]
+    urls = _urls(pipeline, map_id, root, [1, 2])
+    chunks = _chunks(data, PART)
+    parts = [{"part_number": n, "etag": _put(urls[n]["url"], chunks[n])} for n in (1, 2)]
+    done = _complete(pipeline, map_id, root, parts)
+    assert done.status_code == 200, done.body
+    assert body(done)["status"] == "uploaded"
+
+
+def test_finish_multipart_refuses_anyone_but_the_owner(half_done, users, sql):
+    """The SQL rule itself, under the route's check: an admin cannot mark the map uploaded."""
+    map_id, _, _ = half_done
+    users.create("root", role="admin")
+    root = users.get("root")
+    with pytest.raises(Exception, match="Only the owner"):
+        sql.run(
+            "SELECT api.finish_multipart(:caller::uuid, :tv, :id::uuid, 1, NULL, NULL)",
+            caller=root["id"],
+            tv=root["token_version"],
+            id=map_id,
+        )
+    assert sql.run("SELECT status FROM app.maps WHERE id = :id", id=map_id) == [["awaiting_upload"]]
 
 
 def test_not_a_multipart_map_is_409(pipeline, users):

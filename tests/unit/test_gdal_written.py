@@ -204,6 +204,32 @@ TIFFS: dict[str, Tiff] = {
         "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m",
         Affine(100.0, 0.0, 4_321_000.0, 0.0, -100.0, 3_210_000.0),
         {"compress": "deflate"},
+        # GDAL writes no code; PROJ recognises ETRS89-LAEA's parameters (GRS80 is its ellipsoid).
+        layout={"crs": "EPSG:3035"},
+    ),
+    "custom-laea-unnamed": Tiff(
+        gw.pattern(1, 40, WIDE),
+        "+proj=laea +lat_0=52 +lon_0=10 +ellps=GRS80",
+        Affine(1000.0, 0.0, 4_000_000.0, 0.0, -1000.0, 3_100_000.0),
+        {"compress": "deflate"},
+        # GDAL cites it as "unknown": named by its PROJ string, which PROJ reads back.
+        layout={
+            "crs": "+proj=laea +lat_0=52 +lon_0=10 +x_0=0 +y_0=0 +a=6378137 +rf=298.257222101 "
+            "+units=m +no_defs"
+        },
+    ),
+    "geographic-across-the-antimeridian": Tiff(
+        gw.pattern(1, 40, WIDE),
+        "EPSG:4326",
+        Affine(20 / WIDE, 0.0, 170.0, 0.0, -0.25, -10.0),
+        {"compress": "deflate"},
+        layout={"crs": "EPSG:4326", "bbox": [170.0, -20.0, -170.0, -10.0]},
+    ),
+    "web-mercator-across-the-antimeridian": Tiff(
+        gw.pattern(1, 40, WIDE),
+        "EPSG:3857",
+        Affine(2_000_000 / WIDE, 0.0, 19_000_000.0, 0.0, -25_000.0, -1_000_000.0),
+        {"compress": "deflate"},
     ),
 }
 
@@ -234,14 +260,23 @@ def _assert_matches_gdal_raster(path: Path, found: Inspection) -> None:
             assert (meta["crs"], meta["bbox"]) == (None, None)
             return
         assert found.format == "geotiff"
-        assert meta["crs"] == (f"EPSG:{epsg}" if epsg else None)
+        if epsg is not None:
+            assert meta["crs"] == f"EPSG:{epsg}"
+        else:  # user-defined: PROJ's identification of it, or its PROJ string
+            assert meta["crs"].startswith(("EPSG:", "+proj="))
         assert meta["georeferencing"] == "affine"
         assert meta["native_bbox"] == pytest.approx(list(ds.bounds), abs=METRES)
         assert meta["resolution"] == pytest.approx(list(ds.res), rel=1e-12)
-    if epsg is None:
-        assert meta["bbox"] is None  # GDAL can place it; we only know EPSG codes
-    else:
-        assert meta["bbox"] == pytest.approx(gw.wgs84_bounds(path), abs=DEGREES)
+    assert meta["bbox"] == pytest.approx(_rfc7946(gw.wgs84_bounds(path)), abs=DEGREES)
+
+
+def _rfc7946(bounds: list[float]) -> list[float]:
+    """GDAL's lon/lat bounds as RFC 7946 gives them: longitudes past 180 wrap round, so a box
+    across the antimeridian has west > east."""
+    west, south, east, north = bounds
+    if east > 180:
+        east -= 360
+    return [west, south, east, north]
 
 
 def _assert_lossless_cog(source: Path, found: Inspection, workdir: Path) -> None:

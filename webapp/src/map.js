@@ -49,13 +49,18 @@ function hoverCase(on, off) {
   return ["case", ["boolean", ["feature-state", "highlight"], false], on, off];
 }
 
-/** The footprints of maps as features: [polygon?, point] per map with a bbox. */
+/**
+ * The footprints of maps as features: [polygon?, point] per map with a bbox. A bbox across the
+ * antimeridian (west > east, RFC 7946 section 5.2) is drawn unwrapped, its east past 180:
+ * MapLibre draws longitudes past 180 on the next world copy, so the footprint stays in one
+ * piece and its point sits in its middle, not on the far side of the world.
+ */
 export function footprints(items, numberOf) {
   const features = [];
   for (const map of items) {
     const box = map.metadata?.bbox;
     if (!Array.isArray(box) || box.length !== 4 || !box.every(Number.isFinite)) continue;
-    const [w, s, e, n] = box;
+    const [w, s, e, n] = unwrapped(box);
     const id = numberOf(map.id);
     if (e > w && n > s) {
       features.push({
@@ -65,9 +70,16 @@ export function footprints(items, numberOf) {
         geometry: { type: "Polygon", coordinates: [[[w, s], [e, s], [e, n], [w, n], [w, s]]] },
       });
     }
-    features.push({ type: "Feature", id, properties: { map: map.id }, geometry: { type: "Point", coordinates: [(w + e) / 2, (s + n) / 2] } });
+    const middle = (w + e) / 2;
+    const lon = middle > 180 ? middle - 360 : middle;
+    features.push({ type: "Feature", id, properties: { map: map.id }, geometry: { type: "Point", coordinates: [lon, (s + n) / 2] } });
   }
   return { type: "FeatureCollection", features };
+}
+
+/** [w, s, e, n] with e past 180 when the bbox crosses the antimeridian (w > e). */
+export function unwrapped([w, s, e, n]) {
+  return w > e ? [w, s, e + 360, n] : [w, s, e, n];
 }
 
 /**
@@ -208,7 +220,7 @@ class FootprintMap {
 
   /** Zoom to a bbox (a map page shows its map's footprint). */
   fitBbox(box, options = {}) {
-    const [w, s, e, n] = box;
+    const [w, s, e, n] = unwrapped(box);
     if (e > w && n > s) this.map.fitBounds([[w, s], [e, n]], { padding: 24, duration: 0, maxZoom: 12, ...options });
     else this.map.jumpTo({ center: [w, s], zoom: 9 });
   }

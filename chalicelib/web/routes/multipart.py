@@ -126,8 +126,17 @@ def _caller() -> Caller:
     return caller
 
 
-def _upload(caller: Caller, map_id: str) -> dict[str, Any]:
-    return dict(db.call("api.multipart_upload", **caller_args(caller), p_id=parse_map_id(map_id)))
+def _upload(caller: Caller, map_id: str, owner_only: bool = False) -> dict[str, Any]:
+    """The upload's shape; raises ApiError 404/409, and 403 when `owner_only` and the caller is
+    not the owner (an admin may see and abort an upload, never send its bytes)."""
+    return dict(
+        db.call(
+            "api.multipart_upload",
+            **caller_args(caller),
+            p_id=parse_map_id(map_id),
+            p_owner_only=owner_only,
+        )
+    )
 
 
 def _size_of(upload: dict[str, Any], part_number: int) -> int:
@@ -161,7 +170,7 @@ def part_urls(map_id: str) -> Response:
     headers its PUT must carry (the part's checksum, for an upload created with them)."""
     caller = _caller()
     doc = json_body(bp.current_request)
-    upload = _upload(caller, map_id)
+    upload = _upload(caller, map_id, owner_only=True)
     numbers = _part_numbers(doc, int(upload["part_count"]))
     checksums = part_checksums.for_urls(doc, numbers, upload.get("checksum_algorithm"))
     expires_at = _iso(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=PART_URL_TTL_SECONDS))
@@ -277,7 +286,7 @@ def complete(map_id: str) -> Response:
     S3 assembles anything, and the map is marked uploaded after it did."""
     caller = _caller()
     doc = json_body(bp.current_request)
-    upload = _upload(caller, map_id)
+    upload = _upload(caller, map_id, owner_only=True)
     parts = _check_complete(doc, upload)
     done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
     # Every part's size was checked against S3's list: the object is the declared size (and
