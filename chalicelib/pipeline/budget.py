@@ -93,14 +93,15 @@ class Budget:
         try:
             yield
         finally:
-            self.steps[name] = round(self.steps.get(name, 0.0) + time.monotonic() - started, 3)
+            self.steps[name] = self.steps.get(name, 0.0) + time.monotonic() - started
 
     def report(self) -> dict[str, Any]:
         """The job's use of its budget, for its log line."""
         return {
             "budget_s": round(self.deadline - self.started, 3),
             "used_s": round(time.monotonic() - self.started, 3),
-            "steps_s": dict(self.steps),
+            # Summed unrounded and rounded here, like used_s: a step never shows more than used.
+            "steps_s": {name: round(seconds, 3) for name, seconds in self.steps.items()},
         }
 
 
