@@ -1,6 +1,7 @@
-"""`chalice local`, with five differences: a path no route matches answers 404 in the contract's
+"""`chalice local`, with six differences: a path no route matches answers 404 in the contract's
 error shape, as the deployed API does (its gateway responses are set by the deploy), instead
-of API Gateway's default 403 "Missing Authentication Token"; the listening socket's backlog
+of API Gateway's default 403 "Missing Authentication Token" (a browser navigating there gets
+the web app's shell with that 404, to show its own "Page not found"); the listening socket's backlog
 holds a burst of connections (socketserver's default of 5 resets the sixth client of a burst:
 a browser opening the web app, or a parallel upload, would see "connection reset");
 responses are gzipped for clients that accept it, as API Gateway does with config.json's
@@ -28,6 +29,8 @@ from typing import Any
 
 from chalice import local
 from chalice.cli import main as chalice_main
+
+from chalicelib.web.routes import site
 
 LISTEN_BACKLOG = 1024
 CONFIG = Path(__file__).resolve().parent.parent / ".chalice" / "config.json"
@@ -192,8 +195,9 @@ def send_head_response(handler: Any, code: int, headers: dict[str, Any]) -> None
 
 
 def install() -> None:
-    """Patch chalice's local gateway so unmatched paths are contract-shaped 404s and HEAD
-    answers have no body."""
+    """Patch chalice's local gateway so unmatched paths are contract-shaped 404s (a browser
+    navigating gets the web app's shell, whose router shows its "Page not found" view) and
+    HEAD answers have no body."""
     original = local.LocalGateway.handle_request
     send_response = local.ChaliceRequestHandler._send_http_response
 
@@ -212,6 +216,10 @@ def install() -> None:
             ):
                 raise
             request_id = uuid.uuid4().hex
+            accept = headers.get("accept") or headers.get("Accept") or ""
+            if site.is_page_navigation(method, path, accept):
+                page_headers, page = site.not_found_page(method, path)
+                raise RouteNotFound({**page_headers, "X-Request-Id": request_id}, page) from None
             raise RouteNotFound(
                 {
                     "Content-Type": "application/json",

@@ -70,7 +70,7 @@ class Watched:
 def watched_page(
     browser: Any, base_url: str, viewport: dict[str, int] | None = None
 ) -> Iterator[Watched]:
-    """A fresh context (own sessionStorage: a new visitor) with one watched page."""
+    """A fresh context (own storage: a new visitor) with one watched page."""
     context = browser.new_context(
         base_url=base_url, viewport=viewport or DESKTOP, accept_downloads=True
     )

@@ -255,7 +255,10 @@ def test_cancel_stops_the_parts_and_the_same_file_then_resumes(upload_stack, chr
         stored = parts.stored()
         assert len(stored) == let_through, parts.answered
         page.get_by_role("button", name="Cancel").click()
-        page.get_by_text("Cancelled: pick the same file again to resume.").wait_for()
+        # A multipart upload can resume: the message says so, and until when.
+        page.get_by_text(
+            re.compile(r"^Cancelled: pick the same file again to resume \(until .+\)\.$")
+        ).wait_for()
         assert page.get_by_role("button", name="Cancel").is_hidden()
         (map_id,) = [r["mapId"] for r in resume_records(page)]
         state = member.get(f"v1/maps/{map_id}/upload")

@@ -119,8 +119,8 @@ def test_member_signs_in_sees_my_maps_and_shares_a_map(world: World, browser: An
         expect(card(page, title)).to_contain_text("Private")
         expect(card(page, "Broken")).to_contain_text("Rejected")
         expect(card(page, "Coming later")).to_contain_text("Waiting for the upload")
-        # The token is kept for this tab only, never in a URL.
-        token = page.evaluate("() => sessionStorage.getItem('mapstock.session')")
+        # The token is kept in this browser's storage (shared by its tabs), never in a URL.
+        token = page.evaluate("() => localStorage.getItem('mapstock.session')")
         assert token and "access" not in page.url and json.loads(token)["token"] not in page.url
         assert_accessible(page, "my maps")
         screenshot(page, "my-maps")
@@ -145,7 +145,7 @@ def test_member_signs_in_sees_my_maps_and_shares_a_map(world: World, browser: An
         expect(facts.locator(".fact", has_text="Visibility")).to_contain_text("public")
         assert world.get(alps["id"], world.member)["visibility"] == "public"
 
-        # A reload keeps the session (sessionStorage) and lands on the same page.
+        # A reload keeps the session (localStorage) and lands on the same page.
         page.reload()
         expect(page.get_by_role("heading", name=title)).to_be_visible()
         expect(page.get_by_label("Visibility")).to_have_value("public")
@@ -318,12 +318,18 @@ def test_admin_creates_a_user_who_can_then_sign_in(world: World, browser: Any) -
         screenshot(page, "admin", full_page=True)
         # Deactivated from the same table; then made an admin (admins are always active).
         page.get_by_role("button", name=f"Deactivate {name}").click()
+        page.get_by_role("dialog", name=f"Deactivate {name}?").get_by_role(
+            "button", name="Confirm"
+        ).click()
         expect(page.locator(f"tr[data-user='{name}']")).to_contain_text("Deactivated")
         me = world.http().get(f"{world.url}/v1/me", headers=world.headers(name), timeout=10)
         assert (me.json()["role"], me.json()["active"]) == ("member", False)
         page.get_by_label(f"Role of {name}").select_option("admin")
         page.get_by_role("button", name=f"Save {name}").click()
-        expect(page.locator(f"tr[data-user='{name}']")).to_contain_text("Active")
+        page.get_by_role("dialog", name=f"Change {name}?").get_by_role(
+            "button", name="Confirm"
+        ).click()
+        expect(page.locator(f"tr[data-user='{name}']")).to_contain_text("Active (admin)")
         expect(page.get_by_label(f"Role of {name}")).to_have_value("admin")
     world.tokens.pop(name)  # a role change revokes the user's tokens: sign in again
     me = world.http().get(f"{world.url}/v1/me", headers=world.headers(name), timeout=10)
@@ -429,7 +435,7 @@ def session_ended_then_signed_in_again(page: Any, name: str, back_to: str) -> No
     `back_to` (a full URL)."""
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()
-    assert page.evaluate("() => sessionStorage.getItem('mapstock.session')") is None
+    assert page.evaluate("() => localStorage.getItem('mapstock.session')") is None
     expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill(PASSWORD)
@@ -462,9 +468,9 @@ def test_an_ended_session_sends_the_member_to_sign_in_and_back(world: World, bro
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
         page.evaluate(
             """() => {
-                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                const saved = JSON.parse(localStorage.getItem('mapstock.session'));
                 saved.token = saved.token.slice(0, -4) + 'AAAA';
-                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+                localStorage.setItem('mapstock.session', JSON.stringify(saved));
             }"""
         )
         page.reload()
@@ -475,9 +481,9 @@ def test_an_ended_session_sends_the_member_to_sign_in_and_back(world: World, bro
         expect(page.get_by_role("heading", name="My maps")).to_be_visible()
         page.evaluate(
             """() => {
-                const saved = JSON.parse(sessionStorage.getItem('mapstock.session'));
+                const saved = JSON.parse(localStorage.getItem('mapstock.session'));
                 saved.expiresAt = Date.now() - 1000;
-                sessionStorage.setItem('mapstock.session', JSON.stringify(saved));
+                localStorage.setItem('mapstock.session', JSON.stringify(saved));
             }"""
         )
         page.reload()

@@ -180,3 +180,62 @@ def test_head_on_an_asset_gives_its_length_and_an_unknown_one_a_bare_404(client,
     missing = client.http.head("/static/nope.0123456789ab.js")
     assert missing.status_code == 404 and missing.body == b""
     assert missing.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/maps/9b2f6a51-3c1e-4f43-9a43-3f1a0d0c5a11/", "../9b2f6a51-3c1e-4f43-9a43-3f1a0d0c5a11"),
+        ("/mine/", "../mine"),
+        ("/account/", "../account"),
+        ("/upload/?a=1&a=2&q=x%20y", "../upload?a=1&a=2&q=x+y"),
+    ],
+)
+def test_a_trailing_slash_redirects_to_the_page_without_it(client, manifest, path, location):
+    from urllib.parse import urljoin
+
+    response = client.http.get(path)
+    assert response.status_code == 308
+    assert response.headers["Location"] == location
+    # Relative: it leads to the canonical page from the slashed one (and under a stage).
+    assert urljoin("https://x.example" + path, location).split("?")[0] == (
+        "https://x.example" + path.split("?")[0].rstrip("/")
+    )
+
+
+def test_the_home_page_keeps_its_slash(client, manifest):
+    assert client.http.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "accept", "page"),
+    [
+        ("GET", "/nope", "text/html,application/xhtml+xml,*/*;q=0.8", True),
+        ("HEAD", "/maps/", "text/html", True),
+        ("GET", "/MAPS/abc", "text/html", True),
+        ("GET", "/nope", "application/json", False),
+        ("GET", "/nope", "*/*", False),
+        ("POST", "/nope", "text/html", False),
+        ("GET", "/v1/nope", "text/html", False),
+        ("GET", "/v1", "text/html", False),
+        ("GET", "/stac/nope", "text/html", False),
+        ("GET", "/static/nope.js", "text/html", False),
+    ],
+)
+def test_only_browser_navigations_outside_the_api_get_the_page(method, path, accept, page):
+    from chalicelib.web.routes.site import is_page_navigation
+
+    assert is_page_navigation(method, path, accept) is page
+
+
+@pytest.mark.parametrize(
+    ("path", "base"), [("/nope", "./"), ("/maps/", "../"), ("/a/b/c", "../../")]
+)
+def test_the_not_found_page_leads_back_to_the_root(manifest, path, base):
+    from chalicelib.web.routes.site import not_found_page
+
+    headers, page = not_found_page("GET", path)
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "'unsafe" not in headers["Content-Security-Policy"]
+    assert page is not None and f'<base href="{base}">'.encode() in page
+    assert not_found_page("HEAD", path)[1] is None

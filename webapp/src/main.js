@@ -2,12 +2,14 @@
 // routes. Plain ES modules, no framework: the app is a handful of views over one JSON API,
 // and the only heavy dependency (MapLibre) is loaded when a view shows a map.
 import { stats } from "./api.js";
+import { confirmDialog } from "./confirm.js";
 import { h, replace } from "./dom.js";
 import { formatDate } from "./format.js";
 import { announce, liveRegion } from "./live.js";
 import { ASSETS } from "./map.js";
 import * as router from "./router.js";
 import { session } from "./session.js";
+import { stopUploads, uploadRunning } from "./uploads.js";
 import { accountView } from "./views/account.js";
 import { adminView } from "./views/admin.js";
 import { browseView } from "./views/browse.js";
@@ -50,11 +52,7 @@ function renderChrome() {
         type: "button",
         class: "link-button",
         text: "Sign out",
-        onclick: () => {
-          session.signOut();
-          announce("Signed out.");
-          router.navigate("");
-        },
+        onclick: () => signOut(),
       }),
     );
   } else {
@@ -95,7 +93,43 @@ function signInAgain(started) {
   return null;
 }
 
+/** Sign out; while an upload runs, ask first, then stop it (and remove its unfinished map)
+ * while the token still works: afterwards the API would refuse to remove it. */
+async function signOut() {
+  if (uploadRunning()) {
+    if (!(await confirmStopUpload())) return;
+    announce("Stopping the upload…");
+    await stopUploads();
+  }
+  session.signOut();
+  announce("Signed out.");
+  router.navigate("");
+}
+
+/** Resolves to true when the reader chooses to stop the running upload and sign out. */
+function confirmStopUpload() {
+  return confirmDialog({
+    question: "Stop the upload and sign out?",
+    text: "An upload is still running. Signing out stops it and removes its unfinished map.",
+    yes: "Stop upload and sign out",
+    no: "Keep uploading",
+  });
+}
+
+/** A file dropped where no drop zone takes it would make the browser open it, leaving the app
+ * (and any upload in progress): refused everywhere but in a drop zone (which handles it first). */
+function guardFileDrops() {
+  for (const type of ["dragover", "drop"]) {
+    window.addEventListener(type, (event) => {
+      if (event.defaultPrevented || !event.dataTransfer?.types?.includes("Files")) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "none";
+    });
+  }
+}
+
 async function boot() {
+  guardFileDrops();
   const root = document.getElementById("app");
   const header = h(
     "header",

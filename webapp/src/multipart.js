@@ -31,6 +31,30 @@ function wait(ms, signal) {
   });
 }
 
+/**
+ * Resolves at once while the browser is online, else on its `online` event (telling
+ * onOffline(true), then onOffline(false)); rejects with an AbortError when `signal` aborts.
+ * Offline, retries would only burn attempts: the upload waits for the connection instead.
+ */
+export function whenOnline(signal, onOffline = () => {}) {
+  if (navigator.onLine !== false) return Promise.resolve();
+  if (signal?.aborted) return Promise.reject(aborted());
+  onOffline(true);
+  return new Promise((resolve, reject) => {
+    const back = () => {
+      signal?.removeEventListener("abort", stop);
+      onOffline(false);
+      resolve();
+    };
+    const stop = () => {
+      window.removeEventListener("online", back);
+      reject(aborted());
+    };
+    window.addEventListener("online", back, { once: true });
+    signal?.addEventListener("abort", stop, { once: true });
+  });
+}
+
 /** Milliseconds before retry `attempt` (1-based), doubling, with jitter so parts do not retry in step. */
 const backoffMs = (attempt) => Math.min(8000, 500 * 2 ** (attempt - 1)) * (0.75 + Math.random() / 4);
 
@@ -83,7 +107,7 @@ function put(url, blob, onLoaded, signal) {
  * fails for good or the API refuses, an AbortError when `signal` aborts; either way the
  * parts S3 took stay there, so the upload can resume.
  */
-export async function sendParts({ mapId, file, partSize, partCount, held = new Map(), parallel = PARALLEL, onProgress = () => {}, signal }) {
+export async function sendParts({ mapId, file, partSize, partCount, held = new Map(), parallel = PARALLEL, onProgress = () => {}, onOffline = () => {}, signal }) {
   const inner = new AbortController(); // stops the other parts when one fails for good
   const abortInner = () => inner.abort();
   if (signal?.aborted) throw aborted();
@@ -123,12 +147,18 @@ export async function sendParts({ mapId, file, partSize, partCount, held = new M
     const [start, end] = span(n);
     let problem = "";
     for (let attempt = 1; attempt <= ATTEMPTS; attempt += 1) {
+      await whenOnline(inner.signal, onOffline);
       if (attempt > 1) await wait(backoffMs(attempt - 1), inner.signal);
       let url;
       try {
         url = await urlFor(n);
       } catch (err) {
-        // A network error or a server error may pass; any other refusal (404, 409…) does not.
+        // Offline: not an attempt (the loop waits for the connection). A network error or a
+        // server error may pass; any other refusal (404, 409…) does not.
+        if (err instanceof ApiError && err.status === 0 && navigator.onLine === false) {
+          attempt -= 1;
+          continue;
+        }
         if (err instanceof ApiError && (err.status === 0 || err.status >= 500)) {
           problem = err.message;
           continue;
@@ -152,6 +182,10 @@ export async function sendParts({ mapId, file, partSize, partCount, held = new M
         acknowledged += end - start;
         report();
         return etag;
+      }
+      if (result.status === 0 && navigator.onLine === false) {
+        attempt -= 1; // the connection dropped: wait for it, this was no attempt
+        continue;
       }
       problem = result.status ? `the storage answered ${result.status}` : result.text;
       if (result.status === 403) urls.delete(n); // expired or refused: the next attempt signs anew
@@ -195,16 +229,21 @@ export async function sendParts({ mapId, file, partSize, partCount, held = new M
  * on the way is retried, and a 409 read from the map's status (an earlier attempt completed
  * it). Throws ApiError (400 when S3's parts do not match: the upload stays resumable).
  */
-export async function completeUpload(mapId, etags, signal) {
+export async function completeUpload(mapId, etags, signal, onOffline = () => {}) {
   const parts = [...etags.entries()].sort((a, b) => a[0] - b[0]).map(([number, etag]) => ({ part_number: number, etag }));
   for (let attempt = 1; ; attempt += 1) {
     try {
+      await whenOnline(signal, onOffline);
       return await api(uploadPath(mapId, "complete"), { method: "POST", json: { parts }, signal });
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
         const doc = await api(`v1/maps/${encodeURIComponent(mapId)}`, { signal });
         if (doc.status === "awaiting_upload") throw err;
         return doc;
+      }
+      if (err instanceof ApiError && err.status === 0 && navigator.onLine === false) {
+        attempt -= 1; // offline: the next turn waits for the connection
+        continue;
       }
       if (!(err instanceof ApiError) || err.status !== 0 || attempt === 3) throw err;
       await wait(1000 * attempt, signal ?? new AbortController().signal);

@@ -1,5 +1,7 @@
-// Who is signed in. The access token lives in sessionStorage (this tab only, gone when it
-// closes) and in no URL, cookie or log; `me` is GET v1/me's answer.
+// Who is signed in. The access token lives in localStorage, shared by this browser's tabs of
+// the app (a link opened in a new tab stays signed in; signing out in one signs out all, through
+// the `storage` event) until sign-out or its expiry (TOKEN_TTL_SECONDS, 1 h by default), and in
+// no URL, cookie or log; `me` is GET v1/me's answer.
 import { api } from "./api.js";
 
 const KEY = "mapstock.session";
@@ -12,11 +14,11 @@ let expiryTimer = null;
 
 function load() {
   try {
-    const saved = JSON.parse(sessionStorage.getItem(KEY) ?? "null");
+    const saved = JSON.parse(localStorage.getItem(KEY) ?? "null");
     if (saved && saved.token && saved.expiresAt > Date.now()) return { ...GUEST, token: saved.token, expiresAt: saved.expiresAt };
     if (saved && saved.token) {
-      // Expired while the tab kept it: the member is told, as when it expires on screen.
-      sessionStorage.removeItem(KEY);
+      // Expired while no tab used it: the member is told, as when it expires on screen.
+      localStorage.removeItem(KEY);
       return { ...GUEST, notice: SESSION_ENDED, ended: true };
     }
   } catch {
@@ -26,8 +28,8 @@ function load() {
 }
 
 function save() {
-  if (state.token) sessionStorage.setItem(KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt }));
-  else sessionStorage.removeItem(KEY);
+  if (state.token) localStorage.setItem(KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt }));
+  else localStorage.removeItem(KEY);
 }
 
 function changed() {
@@ -88,3 +90,13 @@ export const session = {
     changed();
   },
 };
+
+// Another tab signed in or out (the event fires in the other tabs only): this one follows.
+window.addEventListener("storage", (event) => {
+  if (event.key !== KEY && event.key !== null) return;
+  const next = load();
+  if (next.token === state.token) return;
+  state = next;
+  if (state.token) session.refresh().catch(() => {});
+  else changed();
+});

@@ -10,38 +10,102 @@ import { session } from "./session.js";
 
 const mapPath = (id) => `v1/maps/${encodeURIComponent(id)}`;
 
+const running = new Set(); // {stop}: the uploads in progress in this tab
+
+/** Whether an upload is in progress in this tab. */
+export const uploadRunning = () => running.size > 0;
+
+/**
+ * Stop every upload in progress and remove its unfinished map, while the token still works
+ * (before a sign-out: afterwards the DELETE would be refused and leave an orphan map).
+ * Resolves when they are all stopped; throws nothing.
+ */
+export async function stopUploads() {
+  await Promise.all([...running].map((upload) => upload.stop()));
+}
+
 /**
  * Upload `file` with {title, description, visibility} (a resumed upload keeps its map's own).
  * onProgress(sentBytes, totalBytes); onResume({held, total}) when an earlier upload of this
- * file resumes (the parts S3 holds, of all).
+ * file resumes (the parts S3 holds, of all); onStart({method, mapId, expiresAt}) once the map
+ * exists ("POST": a cancel removes it, "multipart": it can resume until expiresAt);
+ * onOffline(true|false) when the connection drops and returns (a multipart upload waits).
  * Resolves to the map document (status "uploaded" or "awaiting_upload" until S3's event is
  * registered, or later); throws ApiError, or an AbortError when `signal` aborts.
  */
-export async function uploadFile(file, fields, { onProgress = () => {}, onResume = () => {}, signal, parallel = PARALLEL } = {}) {
+export async function uploadFile(file, fields, { signal, ...options } = {}) {
+  const inner = new AbortController();
+  const forward = () => inner.abort();
+  if (signal?.aborted) inner.abort();
+  else signal?.addEventListener("abort", forward, { once: true });
+  let finished = null;
+  const upload = {
+    mapId: null,
+    multipart: false,
+    discard: false, // stopped for a sign-out: remove the map even when it could resume
+    async stop() {
+      upload.discard = true;
+      inner.abort();
+      await finished?.catch(() => {});
+    },
+  };
+  running.add(upload);
+  try {
+    finished = send(file, fields, upload, { ...options, signal: inner.signal });
+    return await finished;
+  } finally {
+    running.delete(upload);
+    signal?.removeEventListener("abort", forward);
+  }
+}
+
+async function send(file, fields, upload, { onProgress = () => {}, onResume = () => {}, onStart = () => {}, onOffline = () => {}, signal, parallel = PARALLEL }) {
   const owner = session.me()?.username ?? "";
-  const resumed = await resume(owner, file, { onProgress, onResume, signal, parallel });
-  if (resumed) return resumed;
+  try {
+    const resumed = await resume(owner, file, upload, { onProgress, onResume, onStart, onOffline, signal, parallel });
+    if (resumed) return resumed;
+  } catch (err) {
+    await discardIfStopped(owner, file, upload);
+    throw err;
+  }
   const plan = await api("v1/maps", {
     method: "POST",
     json: { filename: file.name, size: file.size, ...fields },
     signal,
   });
+  upload.mapId = plan.map.id;
   if (plan.upload.method === "POST") {
+    onStart({ method: "POST", mapId: plan.map.id, expiresAt: plan.upload.expires_at });
     try {
       await presignedPost(plan.upload, file, onProgress, signal);
     } catch (err) {
-      // A POST cannot resume: remove the map rather than leave it holding quota for a day.
-      api(mapPath(plan.map.id), { method: "DELETE" }).catch(() => {});
+      // A POST cannot resume: remove the map rather than leave it holding quota for a day
+      // (awaited, so a sign-out waits for it while the token still works).
+      await api(mapPath(plan.map.id), { method: "DELETE" }).catch(() => {});
       throw err;
     }
     return plan.map;
   }
   if (plan.upload.method === "multipart") {
     const { part_size: partSize, part_count: partCount, expires_at: expiresAt } = plan.upload;
+    upload.multipart = true;
     rememberUpload(owner, file, plan.map.id, expiresAt);
-    return finish(owner, file, plan.map.id, { partSize, partCount, held: new Map(), onProgress, signal, parallel });
+    onStart({ method: "multipart", mapId: plan.map.id, expiresAt });
+    try {
+      return await finish(owner, file, plan.map.id, { partSize, partCount, held: new Map(), onProgress, onOffline, signal, parallel });
+    } catch (err) {
+      await discardIfStopped(owner, file, upload);
+      throw err;
+    }
   }
   throw new ApiError(0, "unsupported_upload", `Unknown upload method ${plan.upload.method}.`, null);
+}
+
+/** After a stop for a sign-out: abort the multipart upload and remove its map (quietly). */
+async function discardIfStopped(owner, file, upload) {
+  if (!upload.discard || !upload.multipart || !upload.mapId) return;
+  forgetUpload(owner, file);
+  await api(uploadPath(upload.mapId), { method: "DELETE" }).catch(() => {});
 }
 
 /** Whether picking `file` resumes an earlier upload (its size already counts in the quota). */
@@ -50,9 +114,9 @@ export function resumesUpload(file) {
 }
 
 /** The missing parts, then complete; the record is forgotten once the map holds the file. */
-async function finish(owner, file, mapId, { partSize, partCount, held, onProgress, signal, parallel }) {
-  const etags = await sendParts({ mapId, file, partSize, partCount, held, parallel, onProgress, signal });
-  const doc = await completeUpload(mapId, etags, signal);
+async function finish(owner, file, mapId, { partSize, partCount, held, onProgress, onOffline, signal, parallel }) {
+  const etags = await sendParts({ mapId, file, partSize, partCount, held, parallel, onProgress, onOffline, signal });
+  const doc = await completeUpload(mapId, etags, signal, onOffline);
   forgetUpload(owner, file);
   onProgress(file.size, file.size);
   return doc;
@@ -63,7 +127,7 @@ async function finish(owner, file, mapId, { partSize, partCount, held, onProgres
  * holds; null when there is none to resume (no record, map gone, finished or made for another
  * file), and a new upload should start. Throws ApiError, AbortError.
  */
-async function resume(owner, file, { onProgress, onResume, signal, parallel }) {
+async function resume(owner, file, upload, { onProgress, onResume, onStart, onOffline, signal, parallel }) {
   const mapId = findUpload(owner, file);
   if (!mapId) return null;
   let state;
@@ -90,8 +154,11 @@ async function resume(owner, file, { onProgress, onResume, signal, parallel }) {
   );
   // The map keeps the title, description and visibility it was made with: the form after a
   // reload shows its defaults, not a new choice (the map's page edits them).
+  upload.mapId = mapId;
+  upload.multipart = true;
+  onStart({ method: "multipart", mapId, expiresAt: state.expires_at });
   onResume({ held: held.size, total: partCount });
-  return finish(owner, file, mapId, { partSize, partCount, held, onProgress, signal, parallel });
+  return finish(owner, file, mapId, { partSize, partCount, held, onProgress, onOffline, signal, parallel });
 }
 
 /** Remove map `mapId` when it still waits for its upload (quietly: else it expires). */

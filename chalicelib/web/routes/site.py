@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from chalice import Blueprint, Response
 
@@ -127,14 +127,41 @@ def shell_html(base: str) -> str:
     )
 
 
-def _shell(base: str) -> Response:
-    headers: dict[str, str | list[str]] = {
+def shell_headers() -> dict[str, str]:
+    """The shell's headers (security, CSP, revalidate)."""
+    return {
         **_COMMON,
         "Content-Type": "text/html; charset=utf-8",
         "Content-Security-Policy": content_security_policy(),
         "Cache-Control": SHELL_CACHE,
     }
+
+
+def _shell(base: str) -> Response:
+    moved = trailing_slash_redirect(bp.current_request)
+    if moved is not None:
+        return moved
+    headers: dict[str, str | list[str]] = {**shell_headers()}
     return Response(body=shell_html(base), status_code=200, headers=headers)
+
+
+def trailing_slash_redirect(request: Any) -> Response | None:
+    """A 308 to the page's path without its trailing slash ("/mine/" -> "mine", query kept),
+    or None. API Gateway (and chalice local) route "/maps/ID/" to "/maps/{map_id}", but a
+    browser resolves the shell's relative URLs from "/maps/ID/": every asset would 404. The
+    Location is relative, so it holds under a stage prefix. The home page keeps its slash.
+    Raises nothing."""
+    context = request.context or {}
+    path = str(context.get("path") or "")
+    if context.get("resourcePath") == "/" or not path.endswith("/") or not path.strip("/"):
+        return None
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    params = request.query_params
+    pairs = [(k, v) for k in params for v in params.getlist(k)] if params else []
+    location = "../" * (len(path) - len(path.rstrip("/"))) + quote(last, safe="%")
+    if pairs:
+        location += "?" + urlencode(pairs)
+    return Response(body="", status_code=308, headers={**_COMMON, "Location": location})
 
 
 def home_base(path: str) -> str:
@@ -213,3 +240,30 @@ def static_asset(name: str) -> Response:
         "Content-Security-Policy": content_security_policy(),
     }
     return Response(body=body, status_code=200, headers=headers)
+
+
+# Where a browser never navigates: the API, STAC and the assets keep JSON errors everywhere.
+_NOT_PAGES = ("/v1/", "/stac", "/static/")
+
+
+def is_page_navigation(method: str, path: str, accept: str) -> bool:
+    """Whether a request for a path no route matches is a browser navigating (GET or HEAD,
+    Accept names text/html, outside /v1/, /stac and /static/): it gets the app's own "not
+    found" page instead of the JSON error an API client reads. Raises nothing."""
+    path = urlsplit(path).path
+    if method.upper() not in ("GET", "HEAD") or "text/html" not in accept.lower():
+        return False
+    return path != "/v1" and not path.startswith(_NOT_PAGES)
+
+
+def page_base(path: str) -> str:
+    """The <base href> leading from `path` to the app's root: "./" for "/nope", "../" for
+    "/maps/" or "/MAPS/x" (a browser resolves from the path's last "/")."""
+    return "../" * (urlsplit(path).path.count("/") - 1) or "./"
+
+
+def not_found_page(method: str, path: str) -> tuple[dict[str, str], bytes | None]:
+    """The headers and body of a 404 for a browser at `path`: the shell, whose router shows
+    the app's "Page not found" view (no body for HEAD). Raises SiteNotBuilt."""
+    body = None if method.upper() == "HEAD" else shell_html(page_base(path)).encode()
+    return shell_headers(), body

@@ -2,6 +2,7 @@
 import { api, ApiError } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { formatDate } from "../format.js";
+import { confirmDialog } from "../confirm.js";
 import { announce } from "../live.js";
 import { session } from "../session.js";
 import { signInRequired } from "./guards.js";
@@ -26,51 +27,98 @@ export async function adminView() {
     error.hidden = false;
   };
 
+  /** What a change does, for the confirmation ([] when it needs none). */
+  function consequences(user, changes) {
+    const self = user.username === session.me()?.username;
+    const lines = [];
+    if (changes.role === "member") {
+      lines.push(
+        self
+          ? "You will no longer be an administrator: you are signed out at once (everywhere) and sign in again as a member."
+          : `${user.username} will no longer be an administrator, and is signed out everywhere.`,
+      );
+    } else if (changes.role === "admin") {
+      lines.push(`${user.username} will manage every user and every map, and is signed out everywhere (the new role applies at the next sign-in).`);
+    }
+    // Admins are always active: a cleared date deactivates only who is (or becomes) a member.
+    if ("active_until" in changes && changes.active_until === null && (changes.role ?? user.role) === "member" && user.active) {
+      lines.push(
+        self
+          ? "Your subscription ends now: you are signed out and see only public maps and your own."
+          : `${user.username}'s subscription ends now: they are signed out, keep their maps, and see only public maps and their own until it is renewed.`,
+      );
+    }
+    return lines;
+  }
+
   function userRow(user) {
     const role = select(ROLES, user.role, { "aria-label": `Role of ${user.username}` });
     const until = h("input", { type: "date", value: dateOnly(user.active_until), "aria-label": `Subscription end of ${user.username}` });
-    const save = async (changes) => {
+    const isAdmin = user.role === "admin";
+    const save = async (changes, question) => {
       error.hidden = true;
+      const lines = consequences(user, changes);
+      if (lines.length && !(await confirmDialog({ question, text: lines, yes: "Confirm" }))) {
+        announce(`Nothing changed for ${user.username}.`);
+        return;
+      }
+      const self = user.username === session.me()?.username;
       try {
         const updated = await api(`v1/users/${encodeURIComponent(user.username)}`, { method: "PATCH", json: changes });
+        if (self && changes.role && changes.role !== user.role) {
+          // The change revoked this very token: the session ends here rather than on a 401.
+          const notice = "You are no longer an administrator: sign in again.";
+          session.expire(notice);
+          announce(notice);
+          return;
+        }
         row.replaceWith(userRow(updated));
         announce(`Saved ${updated.username}.`);
       } catch (err) {
         fail(err);
       }
     };
-    const row = h(
-      "tr",
-      { "data-user": user.username },
-      h("th", { scope: "row", text: user.username }),
-      h("td", {}, role),
-      h("td", {}, until),
-      h("td", { text: user.active ? "Active" : "Deactivated" }),
-      h("td", { text: formatDate(user.created_at, false) }),
-      h(
-        "td",
-        { class: "row" },
-        h("button", {
-          type: "button",
-          class: "secondary",
-          text: "Save",
-          "aria-label": `Save ${user.username}`,
-          onclick: () => {
-            // Only what changed: an empty date sent unasked would deactivate the user.
-            const changes = {};
-            if (role.value !== user.role) changes.role = role.value;
-            if (until.value !== dateOnly(user.active_until)) changes.active_until = until.value || null;
-            if (Object.keys(changes).length) save(changes);
-            else announce(`Nothing to save for ${user.username}.`);
-          },
-        }),
-        h("button", {
+    // Admins are always active: deactivating one would only clear a date.
+    const deactivate = isAdmin
+      ? h("span", { class: "hint", text: "Admins are always active." })
+      : h("button", {
           type: "button",
           class: "danger",
           text: "Deactivate",
           "aria-label": `Deactivate ${user.username}`,
-          onclick: () => save({ active_until: null }),
-        }),
+          disabled: !user.active,
+          onclick: () => save({ active_until: null }, `Deactivate ${user.username}?`),
+        });
+    const cell = (label, ...children) => h("td", { "data-label": label }, ...children);
+    const row = h(
+      "tr",
+      { "data-user": user.username },
+      h("th", { scope: "row", text: user.username }),
+      cell("Role", role),
+      cell("Subscription ends", until),
+      cell("State", isAdmin ? "Active (admin)" : user.active ? "Active" : "Deactivated"),
+      cell("Created", formatDate(user.created_at, false)),
+      cell(
+        "Actions",
+        h(
+          "div",
+          { class: "row actions" },
+          h("button", {
+            type: "button",
+            class: "secondary",
+            text: "Save",
+            "aria-label": `Save ${user.username}`,
+            onclick: () => {
+              // Only what changed: an empty date sent unasked would deactivate the user.
+              const changes = {};
+              if (role.value !== user.role) changes.role = role.value;
+              if (until.value !== dateOnly(user.active_until)) changes.active_until = until.value || null;
+              if (Object.keys(changes).length) save(changes, `Change ${user.username}?`);
+              else announce(`Nothing to save for ${user.username}.`);
+            },
+          }),
+          deactivate,
+        ),
       ),
     );
     return row;
@@ -128,7 +176,7 @@ export async function adminView() {
       { class: "table-wrap", role: "region", "aria-label": "Users", tabindex: "0" },
       h(
         "table",
-        {},
+        { class: "users" },
         h("caption", { class: "visually-hidden", text: "Every user" }),
         h("thead", {}, h("tr", {}, ["Username", "Role", "Subscription ends", "State", "Created", "Actions"].map((t) => h("th", { scope: "col", text: t })))),
         tbody,

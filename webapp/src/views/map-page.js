@@ -67,6 +67,7 @@ export async function mapPageView(params) {
         parts.push(" ", h("progress", { max: 100, value: map.progress, "aria-label": "Processing progress" }), ` ${map.progress} %`);
       }
     }
+    if (map.status === "awaiting_upload" && canManage()) parts.push(unfinishedUpload(map));
     if (map.error && (map.status === "rejected" || map.status === "failed")) {
       parts.push(h("p", { class: "reason" }, h("strong", { text: "Reason: " }), `${map.error.message} (${map.error.code})`));
     }
@@ -106,7 +107,7 @@ export async function mapPageView(params) {
       ["Bounding box", Array.isArray(md.bbox) ? md.bbox.map((v) => Number(v).toFixed(4)).join(", ") : null],
       ["SHA-256", map.sha256],
       ["Optimized", map.variants?.optimized ? `${map.variants.optimized.kind ?? "variant"}, ${formatBytes(map.variants.optimized.size)}` : null],
-      ["Uploaded", formatDate(map.uploaded_at ?? map.created_at)],
+      ["Uploaded", formatDate(map.uploaded_at)], // none while the upload is unfinished
       ["Processed", formatDate(map.processed_at)],
       ["Downloads", map.download_count],
     ];
@@ -292,6 +293,30 @@ export async function mapPageView(params) {
       footprintMap?.destroy();
     },
   };
+}
+
+const unfinishedNotes = new Map(); // map id -> its note, made once (the status re-renders)
+
+/** For the owner of a map awaiting its upload: how to finish it (a multipart upload resumes
+ * from the Upload page until it expires; a single-request one cannot). */
+function unfinishedUpload(map) {
+  if (unfinishedNotes.has(map.id)) return unfinishedNotes.get(map.id);
+  const note = h("p", { class: "unfinished-upload" }, h("strong", { text: "Upload not finished." }));
+  unfinishedNotes.set(map.id, note);
+  api(`v1/maps/${encodeURIComponent(map.id)}/upload`)
+    .then((upload) => {
+      note.append(
+        " Pick the same file on the ",
+        h("a", { href: "upload", text: "Upload page" }),
+        ` to resume (expires ${formatDate(upload.expires_at)}).`,
+      );
+    })
+    .catch((err) => {
+      // 409: made for a single-request upload (or finished meanwhile: the status says so).
+      if (!(err instanceof ApiError) || err.status !== 409) return;
+      note.append(" Its bytes never arrived and this upload cannot resume: delete this map and ", h("a", { href: "upload", text: "upload the file again" }), ".");
+    });
+  return note;
 }
 
 function notFound() {

@@ -1,4 +1,4 @@
-// Sign in: username and password for a token (v1/auth/token), kept for this tab only.
+// Sign in: username and password for a token (v1/auth/token), shared by this browser's tabs.
 import { ApiError } from "../api.js";
 import { field, h } from "../dom.js";
 import { announce } from "../live.js";

@@ -1,18 +1,53 @@
 // Upload a map: Map file (picker or drop), title, description, Visibility, then Upload, with a
-// progress bar. Checked before sending: signed in, subscription active, quota.
-import { ApiError } from "../api.js";
-import { field, h, select } from "../dom.js";
-import { formatBytes, VISIBILITIES } from "../format.js";
+// progress bar. Checked before sending: signed in, subscription active, quota. The member's
+// unfinished uploads are listed first (picking the same file resumes a multipart one).
+import { api, ApiError } from "../api.js";
+import { field, h, replace, select } from "../dom.js";
+import { formatBytes, formatDate, mapName, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
 import { resumesUpload, uploadFile } from "../uploads.js";
 import { signInRequired } from "./guards.js";
 
+const ACCEPT = [".tif", ".tiff", ".geojson", ".json", ".kml", ".kmz", ".gpx", ".gpkg", ".mbtiles", ".pmtiles", ".zip", ".png", ".jpg", ".jpeg", ".webp", ".pdf"].join(",");
+const OFFLINE = "Offline: the upload continues when the connection returns.";
+
+/** What a cancel did, for each kind of upload. */
+function cancelledText(started) {
+  if (!started) return "Cancelled: nothing was uploaded.";
+  if (started.method === "POST") return "Cancelled: the upload stopped and its map was removed.";
+  const until = started.expiresAt ? ` (until ${formatDate(started.expiresAt)})` : "";
+  return `Cancelled: pick the same file again to resume${until}.`;
+}
+
+/** The member's maps still waiting for their upload (from any browser), into `box`. */
+async function showUnfinished(box) {
+  let items = [];
+  try {
+    items = (await api("v1/maps?owner=me&status=awaiting_upload&limit=20")).items;
+  } catch {
+    // the list is a convenience: the form works without it
+  }
+  box.hidden = items.length === 0;
+  replace(
+    box,
+    h("h2", { id: "unfinished-title", text: "Unfinished uploads" }),
+    h("p", { class: "hint", text: "Pick the same file below to resume a large upload where it stopped; a small one starts again. Each map page says until when." }),
+    h(
+      "ul",
+      {},
+      items.map((map) => h("li", {}, h("a", { href: `maps/${encodeURIComponent(map.id)}`, text: mapName(map) }), ` — ${map.filename}, ${formatBytes(map.size)}`)),
+    ),
+  );
+}
+
 export async function uploadView() {
   if (!session.token()) return signInRequired("upload", "Upload a map");
   const me = session.me() ?? (await session.refresh());
-  const fileInput = h("input", { type: "file", name: "file", required: true });
+  // `accept` narrows the picker to the formats' usual extensions (its "All files" choice, and
+  // a drop, still take any file: the server decides the format from the content).
+  const fileInput = h("input", { type: "file", name: "file", required: true, accept: ACCEPT });
   const title = h("input", { type: "text", name: "title", maxlength: 200 });
   const description = h("textarea", { name: "description", rows: 3, maxlength: 5000 });
   const visibility = select(VISIBILITIES, "private", { name: "visibility" });
@@ -21,8 +56,18 @@ export async function uploadView() {
   const progress = h("progress", { max: 100, value: 0, hidden: true, "aria-label": "Upload progress" });
   const progressText = h("span", { class: "progress-text" });
   const error = h("p", { class: "error", role: "alert", hidden: true });
-  const drop = h("div", { class: "drop-zone" }, field("Map file", fileInput, "GeoTIFF, GeoJSON, KML/KMZ, GPX, GeoPackage, MBTiles, PMTiles, zipped Shapefile, PNG/JPEG/WebP scans, PDF."));
+  const drop = h(
+    "div",
+    { class: "drop-zone" },
+    field("Map file", fileInput, "Choose a file, or drop it here. GeoTIFF, GeoJSON, KML/KMZ, GPX, GeoPackage, MBTiles, PMTiles, zipped Shapefile, PNG/JPEG/WebP scans, PDF."),
+  );
+  const unfinished = h("section", { class: "unfinished", "aria-labelledby": "unfinished-title", hidden: true });
   let controller = null;
+  // Leaving or reloading the page stops the upload: the browser asks first.
+  const warnBeforeLeaving = (event) => {
+    event.preventDefault();
+    event.returnValue = "";
+  };
 
   const fail = (message) => {
     error.textContent = message;
@@ -67,13 +112,23 @@ export async function uploadView() {
         progress.value = 0;
         controller = new AbortController();
         let resuming = "";
+        let started = null; // {method, expiresAt} once the map exists
         cancel.hidden = false;
+        window.addEventListener("beforeunload", warnBeforeLeaving);
         try {
           const map = await uploadFile(
             file,
             { title: title.value || undefined, description: description.value || undefined, visibility: visibility.value },
             {
               signal: controller.signal,
+              onStart: (plan) => {
+                started = plan;
+              },
+              onOffline: (offline) => {
+                if (!offline) return;
+                progressText.textContent = OFFLINE;
+                announce(OFFLINE);
+              },
               onResume: ({ held, total }) => {
                 resuming = `Resuming: ${held} of ${total} parts already uploaded. `;
                 announce(resuming);
@@ -89,8 +144,10 @@ export async function uploadView() {
           navigate(`maps/${encodeURIComponent(map.id)}`);
         } catch (err) {
           if (err.name !== "AbortError") fail(err instanceof ApiError ? err.describe() : String(err.message ?? err));
-          else progressText.textContent = "Cancelled: pick the same file again to resume.";
+          else progressText.textContent = cancelledText(started);
+          showUnfinished(unfinished);
         } finally {
+          window.removeEventListener("beforeunload", warnBeforeLeaving);
           submit.disabled = false;
           cancel.hidden = true;
         }
@@ -107,11 +164,13 @@ export async function uploadView() {
   if (!me?.active) {
     node.append(h("p", { class: "banner warning", text: "Uploading needs an active subscription; yours has ended." }));
   }
-  node.append(form);
+  node.append(unfinished, form);
+  await showUnfinished(unfinished);
   return {
     title: "Upload a map",
     node,
     cleanup() {
+      window.removeEventListener("beforeunload", warnBeforeLeaving);
       controller?.abort();
     },
   };
