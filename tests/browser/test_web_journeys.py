@@ -142,7 +142,7 @@ def test_member_signs_in_sees_my_maps_and_shares_a_map(world: World, browser: An
         screenshot(page, "map-page", full_page=True)
 
         page.get_by_label("Visibility").select_option("public")
-        expect(facts.locator(".fact", has_text="Visibility")).to_contain_text("public")
+        expect(facts.locator(".fact", has_text="Visibility")).to_contain_text("Public")
         assert world.get(alps["id"], world.member)["visibility"] == "public"
 
         # A reload keeps the session (localStorage) and lands on the same page.

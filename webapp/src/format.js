@@ -1,8 +1,9 @@
 // Human formats for sizes, dates and map facts.
 
-const UNITS = ["bytes", "KB", "MB", "GB", "TB"];
+// Binary units, labelled as such: the API's limits are powers of 1024 too.
+const UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB"];
 
-/** 1536 -> "1.5 KB" (powers of 1024, as the API's limits are). */
+/** 1536 -> "1.5 KiB". */
 export function formatBytes(n) {
   if (n === null || n === undefined) return "unknown size";
   let value = Number(n);
@@ -59,9 +60,17 @@ export const STATUS_TEXT = {
 
 export const FINAL_STATUSES = new Set(["ready", "rejected", "failed"]);
 
-/** "geotiff" -> "GeoTIFF"; unknown or missing formats as they are. */
-export function formatName(format) {
-  return FORMAT_NAMES[format] ?? (format ? String(format) : "Unknown format");
+/** "geotiff" -> "GeoTIFF"; unknown formats as they are; none yet: detected by processing. */
+export function formatName(format, status) {
+  if (format) return FORMAT_NAMES[format] ?? String(format);
+  return status && !FINAL_STATUSES.has(status) ? "Format detected after processing" : "Unknown format";
+}
+
+const VISIBILITY_NAMES = { private: "Private", members: "Members", public: "Public" };
+
+/** "members" -> "Members". */
+export function visibilityName(visibility) {
+  return VISIBILITY_NAMES[visibility] ?? String(visibility);
 }
 
 /** The name a map is shown by: its title, else its file name. */

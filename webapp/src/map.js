@@ -82,17 +82,24 @@ export function unwrapped([w, s, e, n]) {
   return w > e ? [w, s, e + 360, n] : [w, s, e, n];
 }
 
+/** A view as kept in a URL, "zoom/lat/lon" (OpenStreetMap's order), or null if it is not one. */
+export function parseView(text) {
+  const [zoom, lat, lon] = String(text ?? "").split("/").map((v) => (v === "" ? NaN : Number(v)));
+  if (![zoom, lat, lon].every(Number.isFinite) || zoom < 0 || zoom > 18 || Math.abs(lat) > 85 || Math.abs(lon) > 180) return null;
+  return { zoom, center: [lon, lat] };
+}
+
 /**
- * A map of footprints in `container`. Resolves once the style has loaded.
- * Events: onHover(mapId|null), onSelect(mapId), onMoveEnd(bbox|null).
+ * A map of footprints in `container` (at `view`, from parseView, else the world). Resolves once
+ * the style has loaded. Events: onHover(mapId|null), onSelect(mapId), onMoveEnd(bbox|null).
  */
-export async function createFootprintMap(container, { label = "Map of the maps' footprints", interactive = true } = {}) {
+export async function createFootprintMap(container, { label = "Map of the maps' footprints", interactive = true, view = null } = {}) {
   const maplibregl = await loadMapLibre();
   const map = new maplibregl.Map({
     container,
     style: basemapStyle(),
-    center: [10, 30],
-    zoom: 0.8,
+    center: view?.center ?? [10, 30],
+    zoom: view?.zoom ?? 0.8,
     minZoom: 0,
     maxZoom: 18,
     interactive,
@@ -216,6 +223,12 @@ class FootprintMap {
     const n = clamp(b.getNorth(), -90, 90);
     if (w <= -180 && e >= 180 && s <= -80 && n >= 80) return null;
     return [round(w), round(s), round(e), round(n)];
+  }
+
+  /** The view for a URL: "zoom/lat/lon", rounded to what the eye can tell apart. */
+  viewParam() {
+    const c = this.map.getCenter();
+    return `${this.map.getZoom().toFixed(2)}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`;
   }
 
   /** Zoom to a bbox (a map page shows its map's footprint). */

@@ -1,11 +1,12 @@
 // Browse: the maps the caller may see, as footprints on a map and as a list, in sync. The map's
-// view feeds the API's bbox filter (after the reader moves it), Search feeds q, and "Load more"
-// follows the API's keyset cursor.
+// view feeds the API's bbox filter (unless it shows the whole world), Search feeds q, and "Load
+// more" follows the API's keyset cursor. The view and the filters live in the URL's query
+// (replaceState), so a reload or Back lands on the same view and the same list.
 import { api, query } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { FORMATS, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
-import { createFootprintMap } from "../map.js";
+import { createFootprintMap, parseView } from "../map.js";
 import { session } from "../session.js";
 import { mapCard, thumbnailLoader } from "./cards.js";
 
@@ -18,6 +19,7 @@ export async function browseView(params, search) {
     format: search.get("format") ?? "",
     visibility: search.get("visibility") ?? "",
     inView: search.get("in_view") !== "0",
+    view: parseView(search.get("view")) ? search.get("view") : "",
     bbox: null,
     items: [],
     cursor: null,
@@ -42,6 +44,14 @@ export async function browseView(params, search) {
     h("div", { class: "field checkbox" }, inViewBox, h("label", { for: (inViewBox.id = "in-view"), text: "Only maps in the map view" })),
   );
   const count = h("p", { class: "count", role: "status" });
+  // Maps without a bbox (scans, plain PDFs) cannot be "in the view": said while that filter is on.
+  const viewNote = h(
+    "p",
+    { class: "hint view-note", hidden: true },
+    h("span"),
+    " ",
+    h("button", { type: "button", class: "link", text: "Show all maps", onclick: () => { inViewBox.checked = false; reload(); } }),
+  );
   const list = h("ol", { class: "map-list", "aria-label": "Maps" });
   const more = h("button", { type: "button", class: "secondary", text: "Load more", hidden: true, onclick: () => load(true) });
   const errorBox = h("p", { class: "error", role: "alert", hidden: true });
@@ -51,7 +61,7 @@ export async function browseView(params, search) {
     { class: "browse" },
     h("h1", { class: "visually-hidden-lg", text: "Browse maps" }),
     form,
-    h("div", { class: "browse-body" }, mapPane, h("div", { class: "list-pane" }, count, errorBox, list, more)),
+    h("div", { class: "browse-body" }, mapPane, h("div", { class: "list-pane" }, count, viewNote, errorBox, list, more)),
   );
 
   searchInput.addEventListener("input", () => {
@@ -79,7 +89,7 @@ export async function browseView(params, search) {
   list.addEventListener("mouseleave", () => footprintMap?.highlight(null));
 
   function syncUrl() {
-    const q = query({ q: state.q, format: state.format, visibility: state.visibility, in_view: state.inView ? "" : "0" });
+    const q = query({ q: state.q, format: state.format, visibility: state.visibility, in_view: state.inView ? "" : "0", view: state.view });
     const url = new URL(document.baseURI);
     url.search = q;
     history.replaceState(history.state, "", url.href);
@@ -100,6 +110,12 @@ export async function browseView(params, search) {
     state.request = controller;
     errorBox.hidden = true;
     more.disabled = true;
+    // What is on screen is not the answer yet: said (count, aria-busy) and shown (dimmed).
+    list.setAttribute("aria-busy", "true");
+    if (!append) {
+      count.textContent = "Loading maps…";
+      viewNote.hidden = true;
+    }
     const params = {
       limit: PAGE,
       q: state.q,
@@ -116,6 +132,8 @@ export async function browseView(params, search) {
       errorBox.textContent = err.describe ? err.describe() : String(err);
       errorBox.hidden = false;
       more.disabled = false;
+      list.removeAttribute("aria-busy");
+      if (!append) count.textContent = "";
       return;
     }
     if (destroyed || controller.signal.aborted) return;
@@ -126,10 +144,21 @@ export async function browseView(params, search) {
     else replace(list, cards);
     more.hidden = !state.cursor;
     more.disabled = false;
-    const n = state.items.length;
-    count.textContent = n === 0 ? "No maps match." : `${n}${state.cursor ? "+" : ""} map${n === 1 ? "" : "s"}${state.inView && state.bbox ? " in this view" : ""}`;
+    list.removeAttribute("aria-busy");
+    showCount();
     performance.mark("mapstock:list-drawn");
     if (footprintMap) drawFootprints();
+  }
+
+  function showCount() {
+    const n = state.items.length;
+    const byView = Boolean(state.inView && state.bbox);
+    if (n) count.textContent = `${n}${state.cursor ? "+" : ""} map${n === 1 ? "" : "s"}${byView ? " in this view" : ""}`;
+    else count.textContent = byView ? "No maps in this view." : "No maps match.";
+    viewNote.hidden = !byView;
+    viewNote.firstChild.textContent = n
+      ? "Maps without a location (scans, plain PDFs) are listed only when the map shows the whole world."
+      : "Zoom out, or list maps everywhere, those without a location included:";
   }
 
   async function drawFootprints() {
@@ -137,16 +166,22 @@ export async function browseView(params, search) {
     performance.mark("mapstock:footprints-drawn");
   }
 
-  async function startMap() {
+  async function startMap(restoring) {
+    await new Promise((resolve) => setTimeout(resolve)); // the router has put the page in place
     try {
-      footprintMap = await createFootprintMap(mapPane);
+      footprintMap = await createFootprintMap(mapPane, { view: parseView(state.view) });
     } catch (err) {
       replace(mapPane, h("p", { class: "error", text: `The map cannot be shown here (${err.message}); the list works without it.` }));
+      if (restoring) load(false);
       return;
     }
     if (destroyed) {
       footprintMap.destroy();
       return;
+    }
+    if (restoring) {
+      state.bbox = footprintMap.viewBbox();
+      load(false);
     }
     footprintMap.onHover((id) => {
       highlightCard(id);
@@ -166,14 +201,20 @@ export async function browseView(params, search) {
       moveTimer = setTimeout(() => {
         const changed = JSON.stringify(bbox) !== JSON.stringify(state.bbox);
         state.bbox = bbox;
+        state.view = footprintMap.viewParam();
+        syncUrl();
         if (state.inView && changed) load(false);
       }, DEBOUNCE_MS);
     });
     if (state.items.length) drawFootprints();
   }
 
-  load(false);
-  startMap();
+  // A view from the URL filters the first page too: the list waits for the map's bbox.
+  const restoring = Boolean(state.view && state.inView);
+  list.setAttribute("aria-busy", "true");
+  count.textContent = "Loading maps…";
+  if (!restoring) load(false);
+  startMap(restoring);
   return {
     title: "Browse maps",
     node,

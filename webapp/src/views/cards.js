@@ -2,10 +2,8 @@
 // visibility, status. Thumbnails load when they scroll into view.
 import { previewUrl } from "../api.js";
 import { h } from "../dom.js";
-import { formatBytes, formatName, mapName, STATUS_TEXT } from "../format.js";
+import { formatBytes, formatName, mapName, STATUS_TEXT, visibilityName } from "../format.js";
 import { session } from "../session.js";
-
-const VISIBILITY_TEXT = { private: "Private", members: "Members", public: "Public" };
 
 /** Loads thumbnails of list items as they come into view; disconnect() when leaving. */
 export function thumbnailLoader() {
@@ -50,9 +48,9 @@ export function mapCard(map, thumbnails, { showStatus = false } = {}) {
   const name = mapName(map);
   const thumb = map.preview
     ? h("img", { class: "thumb", alt: "", "data-map": map.id, width: 72, height: 72, decoding: "async" })
-    : h("div", { class: "thumb none", "aria-hidden": "true", text: formatName(map.format).slice(0, 4) });
+    : h("div", { class: "thumb none", "aria-hidden": "true", text: map.format ? formatName(map.format).slice(0, 4) : "…" });
   if (map.preview) thumbnails.observe(thumb);
-  const facts = [formatName(map.format), formatBytes(map.size), `by ${map.owner}`];
+  // User text (title, owner) is isolated (dir=auto, <bdi>): a right-to-left name stays whole.
   return h(
     "li",
     { class: "map-card", "data-map": map.id },
@@ -60,13 +58,14 @@ export function mapCard(map, thumbnails, { showStatus = false } = {}) {
     h(
       "div",
       { class: "card-body" },
-      h("a", { class: "card-title", href: `maps/${encodeURIComponent(map.id)}`, text: name }),
+      h("a", { class: "card-title", href: `maps/${encodeURIComponent(map.id)}`, dir: "auto", text: name }),
       h(
         "p",
         { class: "card-facts" },
-        facts.join(" · "),
+        `${formatName(map.format, map.status)} · ${formatBytes(map.size)} · by `,
+        h("bdi", { text: map.owner }),
         " ",
-        h("span", { class: `badge vis-${map.visibility}`, text: VISIBILITY_TEXT[map.visibility] ?? map.visibility }),
+        h("span", { class: `badge vis-${map.visibility}`, text: visibilityName(map.visibility) }),
         showStatus || map.status !== "ready"
           ? h("span", { class: `badge status-${map.status}`, text: STATUS_TEXT[map.status] ?? map.status })
           : null,

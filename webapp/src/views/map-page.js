@@ -2,8 +2,8 @@
 // while processing, the reason when rejected or failed, downloads, and for its owner (or an
 // admin): visibility, title and description, delete with confirmation.
 import { api, ApiError, download, previewUrl } from "../api.js";
-import { field, h, replace, select } from "../dom.js";
-import { FINAL_STATUSES, formatBytes, formatDate, formatName, mapName, STATUS_TEXT, VISIBILITIES } from "../format.js";
+import { field, h, replace, select, uid } from "../dom.js";
+import { FINAL_STATUSES, formatBytes, formatDate, formatName, mapName, STATUS_TEXT, VISIBILITIES, visibilityName } from "../format.js";
 import { announce } from "../live.js";
 import { createFootprintMap } from "../map.js";
 import { navigate } from "../router.js";
@@ -11,7 +11,7 @@ import { session } from "../session.js";
 
 const POLL_MS = [1000, 1000, 2000, 2000, 3000, 5000];
 
-export async function mapPageView(params) {
+async function loadMapPage(params) {
   const id = params.id;
   let map;
   try {
@@ -27,13 +27,13 @@ export async function mapPageView(params) {
   let footprintMap = null;
   let footprintStarted = false;
   const node = h("article", { class: "map-page" });
-  const heading = h("h1", { text: mapName(map) });
+  const heading = h("h1", { dir: "auto", text: mapName(map) });
   const statusBox = h("div", { class: "status-box", role: "status", "aria-live": "polite" });
   const previewBox = h("figure", { class: "preview" });
   const facts = h("dl", { class: "facts" });
   const actions = h("div", { class: "actions" });
   const messages = h("p", { class: "error", role: "alert", hidden: true });
-  const description = h("p", { class: "description" });
+  const description = h("p", { class: "description", dir: "auto" });
   const owner = h("section", { class: "owner-tools", "aria-labelledby": "owner-tools-title" });
   const footprintPane = h("div", { class: "footprint-map" });
   const footprint = h("section", { class: "footprint", "aria-labelledby": "footprint-title", hidden: true }, h("h2", { id: "footprint-title", text: "Footprint" }), footprintPane);
@@ -54,7 +54,7 @@ export async function mapPageView(params) {
   };
 
   function showError(err) {
-    messages.textContent = err instanceof ApiError ? err.describe() : String(err.message ?? err);
+    messages.textContent = errorText(err);
     messages.hidden = false;
   }
 
@@ -76,7 +76,7 @@ export async function mapPageView(params) {
 
   async function renderPreview() {
     if (!map.preview) {
-      replace(previewBox, h("div", { class: "no-preview", text: map.status === "ready" ? "No preview for this map." : "The preview appears once the map is processed." }));
+      replace(previewBox, h("div", { class: "no-preview", text: noPreviewText(map.status) }));
       return;
     }
     const img = h("img", { alt: `Preview of ${mapName(map)}`, width: map.preview.width, height: map.preview.height });
@@ -91,15 +91,15 @@ export async function mapPageView(params) {
   function renderFacts() {
     const md = map.metadata ?? {};
     const rows = [
-      ["Format", `${formatName(map.format)}${map.media_type ? ` (${map.media_type})` : ""}`],
+      ["Format", `${formatName(map.format, map.status)}${map.media_type ? ` (${map.media_type})` : ""}`],
       ["File", map.filename],
       ["Size", formatBytes(map.size)],
       ["Owner", map.owner],
-      ["Visibility", map.visibility],
+      ["Visibility", visibilityName(map.visibility)],
       ["CRS", md.crs],
       ["Dimensions", md.width && md.height ? `${md.width} × ${md.height} px` : null],
       ["Bands", md.bands],
-      ["Resolution", Array.isArray(md.resolution) ? md.resolution.join(" × ") : md.resolution],
+      ["Resolution", resolutionText(md)],
       ["Features", md.feature_count],
       ["Layers", Array.isArray(md.layers) ? md.layers.map((l) => (typeof l === "string" ? l : l?.name ?? JSON.stringify(l))).join(", ") : md.layers],
       ["Zoom levels", md.minzoom !== undefined || md.maxzoom !== undefined ? `${md.minzoom ?? "?"}–${md.maxzoom ?? "?"}` : null],
@@ -111,16 +111,12 @@ export async function mapPageView(params) {
       ["Processed", formatDate(map.processed_at)],
       ["Downloads", map.download_count],
     ];
-    const shown = new Set(["bbox", "crs", "width", "height", "bands", "resolution", "feature_count", "layers", "minzoom", "maxzoom", "pages"]);
-    for (const [key, value] of Object.entries(md)) {
-      if (shown.has(key) || value === null || value === undefined || typeof value === "object") continue;
-      rows.push([key.replace(/_/g, " "), value]);
-    }
+    rows.push(...extraFacts(md));
     replace(
       facts,
       rows
         .filter(([, value]) => value !== null && value !== undefined && value !== "")
-        .map(([label, value]) => h("div", { class: "fact" }, h("dt", { text: label }), h("dd", { text: String(value) }))),
+        .map(([label, value]) => h("div", { class: "fact" }, h("dt", { text: label }), h("dd", { dir: "auto", text: String(value) }))),
     );
   }
 
@@ -149,22 +145,37 @@ export async function mapPageView(params) {
       return;
     }
     const hasOptimized = Boolean(map.variants?.optimized);
+    const primary = h("button", { type: "button", class: "primary", text: "Download" });
+    const original = hasOptimized ? h("button", { type: "button", class: "secondary", text: "Download original" }) : null;
+    const problem = controlError(primary, original);
     const go = (variant) => async (event) => {
       event.target.disabled = true;
       try {
         await download(map.id, variant);
+        problem.clear();
         announce("Download started.");
+        await refreshDownloads();
       } catch (err) {
-        showError(err);
+        problem.show(err);
       } finally {
         event.target.disabled = false;
       }
     };
-    replace(
-      actions,
-      h("button", { type: "button", class: "primary", text: "Download", onclick: go(hasOptimized ? "optimized" : undefined) }),
-      hasOptimized ? h("button", { type: "button", class: "secondary", text: "Download original", onclick: go("original") }) : null,
-    );
+    primary.addEventListener("click", go(hasOptimized ? "optimized" : undefined));
+    original?.addEventListener("click", go("original"));
+    replace(actions, primary, original, problem.node);
+  }
+
+  // The count went up with the download URL: shown now, not after a reload.
+  async function refreshDownloads() {
+    try {
+      const next = await api(`v1/maps/${encodeURIComponent(map.id)}`);
+      if (destroyed) return;
+      map = next;
+      renderFacts();
+    } catch {
+      // the download itself worked; the count catches up on the next visit
+    }
   }
 
   function renderOwnerTools() {
@@ -173,23 +184,29 @@ export async function mapPageView(params) {
       return;
     }
     const visibility = select(VISIBILITIES, map.visibility, { name: "visibility" });
+    const visibilityField = field("Visibility", visibility, "Private: only you. Members: every active member. Public: everyone, guests included.");
+    const visibilityProblem = controlError(visibility);
+    visibilityField.append(visibilityProblem.node);
     visibility.addEventListener("change", async () => {
       visibility.disabled = true;
       try {
         map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { visibility: visibility.value } });
-        announce(`Visibility changed to ${map.visibility}.`);
+        visibilityProblem.clear();
+        announce(`Visibility changed to ${visibilityName(map.visibility)}.`);
         renderFacts();
       } catch (err) {
-        visibility.value = map.visibility;
-        showError(err);
+        visibility.value = map.visibility; // what the map still is
+        visibilityProblem.show(err);
       } finally {
         visibility.disabled = false;
       }
     });
-    const title = h("input", { type: "text", name: "title", value: map.title ?? "", maxlength: 200 });
-    const text = h("textarea", { name: "description", rows: 4, maxlength: 5000 });
+    const title = h("input", { type: "text", name: "title", value: map.title ?? "", maxlength: 200, dir: "auto" });
+    const text = h("textarea", { name: "description", rows: 4, maxlength: 5000, dir: "auto" });
     text.value = map.description ?? "";
     const saved = h("span", { class: "saved", role: "status" });
+    const save = h("button", { type: "submit", class: "secondary", text: "Save" });
+    const saveProblem = controlError(save);
     const edit = h(
       "form",
       {
@@ -199,24 +216,26 @@ export async function mapPageView(params) {
           saved.textContent = "";
           try {
             map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { title: title.value, description: text.value } });
+            saveProblem.clear();
             heading.textContent = mapName(map);
             description.textContent = map.description ?? "";
             document.title = `${mapName(map)} · Map Stock`;
             saved.textContent = "Saved.";
           } catch (err) {
-            showError(err);
+            saveProblem.show(err); // the fields keep what was typed
           }
         },
       },
       field("Title", title),
       field("Description", text),
-      h("div", { class: "row" }, h("button", { type: "submit", class: "secondary", text: "Save" }), saved),
+      h("div", { class: "row" }, save, saved),
+      saveProblem.node,
     );
     const dialog = h(
       "dialog",
       { class: "confirm", "aria-labelledby": "delete-title" },
       h("h2", { id: "delete-title", text: "Delete this map?" }),
-      h("p", {}, "“", mapName(map), "” and its files will be removed for good."),
+      h("p", {}, "“", h("bdi", { text: mapName(map) }), "” and its files will be removed for good."),
       h(
         "form",
         { method: "dialog", class: "row" },
@@ -224,6 +243,8 @@ export async function mapPageView(params) {
         h("button", { type: "submit", value: "delete", class: "danger", text: "Delete map" }),
       ),
     );
+    const remove = h("button", { type: "button", class: "danger", text: "Delete", onclick: () => dialog.showModal() });
+    const removeProblem = controlError(remove);
     dialog.addEventListener("close", async () => {
       if (dialog.returnValue !== "delete") return;
       try {
@@ -231,17 +252,10 @@ export async function mapPageView(params) {
         announce("Map deleted.");
         navigate("mine");
       } catch (err) {
-        showError(err);
+        removeProblem.show(err);
       }
     });
-    replace(
-      owner,
-      h("h2", { id: "owner-tools-title", text: "Manage" }),
-      field("Visibility", visibility, "Private: only you. Members: every active member. Public: everyone, guests included."),
-      edit,
-      h("button", { type: "button", class: "danger", text: "Delete", onclick: () => dialog.showModal() }),
-      dialog,
-    );
+    replace(owner, h("h2", { id: "owner-tools-title", text: "Manage" }), visibilityField, edit, remove, removeProblem.node, dialog);
   }
 
   function render() {
@@ -259,6 +273,7 @@ export async function mapPageView(params) {
     try {
       const next = await api(`v1/maps/${encodeURIComponent(map.id)}`);
       if (destroyed) return;
+      messages.hidden = true; // a failed look before this one is over
       const statusChanged = next.status !== map.status;
       map = next;
       if (statusChanged) {
@@ -317,6 +332,112 @@ function unfinishedUpload(map) {
       note.append(" Its bytes never arrived and this upload cannot resume: delete this map and ", h("a", { href: "upload", text: "upload the file again" }), ".");
     });
   return note;
+}
+
+/**
+ * The map page: at once a "Loading…" page in place of the previous one (its heading takes the
+ * focus), then the map's page once the API answers; never raises (errors are shown).
+ */
+export async function mapPageView(params, search) {
+  const heading = h("h1", { text: "Loading map…" });
+  const node = h("section", { class: "loading-page", "aria-busy": "true" }, heading, h("p", { class: "loading", text: "Loading…" }));
+  let view = null;
+  let gone = false;
+  loadMapPage(params, search)
+    .catch((err) => ({ title: "Error", node: h("section", {}, h("h1", { text: "Something went wrong" }), h("p", { class: "error", role: "alert", text: errorText(err) })) }))
+    .then((loaded) => {
+      view = loaded;
+      if (gone) return view.cleanup?.();
+      const hadFocus = document.activeElement === heading;
+      node.replaceWith(view.node);
+      document.title = `${view.title} · Map Stock`;
+      const next = view.node.querySelector("h1");
+      if (hadFocus && next) {
+        next.setAttribute("tabindex", "-1");
+        next.focus();
+      }
+      view.ready?.();
+    });
+  return {
+    title: "Loading map",
+    node,
+    cleanup() {
+      gone = true;
+      view?.cleanup?.();
+    },
+  };
+}
+
+function errorText(err) {
+  return err instanceof ApiError ? err.describe() : String(err?.message ?? err);
+}
+
+/** An error line for `controls` (their aria-describedby names it), shown next to them. */
+function controlError(...controls) {
+  const node = h("p", { class: "error", id: uid("error"), role: "alert", hidden: true });
+  for (const control of controls) {
+    if (!control) continue;
+    const described = control.getAttribute("aria-describedby");
+    control.setAttribute("aria-describedby", described ? `${described} ${node.id}` : node.id);
+  }
+  return {
+    node,
+    show(err) {
+      node.textContent = errorText(err);
+      node.hidden = false;
+      node.scrollIntoView({ block: "nearest" });
+    },
+    clear() {
+      node.textContent = "";
+      node.hidden = true;
+    },
+  };
+}
+
+function noPreviewText(status) {
+  if (status === "ready") return "No preview for this map.";
+  if (status === "rejected") return "No preview: the file was rejected (see the reason above).";
+  if (status === "failed") return "No preview: processing failed (see the reason above).";
+  return "The preview appears once the map is processed.";
+}
+
+// Metadata shown beyond the contract's keys, with their labels; the others are internal.
+const EXTRA_FACTS = {
+  compression: "Compression",
+  bits_per_sample: "Bits per sample",
+  tiled: "Tiled",
+  overviews: "Overviews",
+  georeferencing: "Georeferencing",
+  gcp_count: "Control points",
+  nodata: "No-data value",
+  geometry_type: "Geometry",
+  pdf_version: "PDF version",
+  tile_format: "Tile format",
+};
+const FACT_VALUES = { affine: "Affine transform", gcps: "Ground control points", none: "None", true: "Yes", false: "No" };
+
+function extraFacts(md) {
+  return Object.entries(EXTRA_FACTS)
+    .filter(([key]) => md[key] !== null && md[key] !== undefined && typeof md[key] !== "object")
+    .map(([key, label]) => [label, FACT_VALUES[String(md[key])] ?? md[key]]);
+}
+
+const GEOGRAPHIC = new Set([4326, 4269, 4258, 4283, 7844, 4167, 4612, 6668, 4617]);
+
+/** The unit of a CRS's coordinates, as far as its EPSG code tells (UTM and Web Mercator: m). */
+function crsUnit(crs) {
+  const code = Number(/^EPSG:(\d+)$/.exec(crs ?? "")?.[1]);
+  if (GEOGRAPHIC.has(code)) return "°";
+  if ((code > 32600 && code < 32661) || (code > 32700 && code < 32761) || (code > 25827 && code < 25839) || code === 3857) return "m";
+  return "CRS units";
+}
+
+/** [0.001375, 0.00066] in EPSG:4326 -> "0.00137 × 0.00066 ° per pixel". */
+function resolutionText(md) {
+  const values = (Array.isArray(md.resolution) ? md.resolution : [md.resolution]).map(Number);
+  if (md.resolution === undefined || md.resolution === null || !values.every(Number.isFinite)) return null;
+  const unit = md.resolution_unit ?? crsUnit(md.crs);
+  return `${values.map((v) => String(Number(v.toPrecision(3)))).join(" × ")} ${unit} per pixel`;
 }
 
 function notFound() {
