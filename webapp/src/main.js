@@ -8,7 +8,7 @@ import { formatDate } from "./format.js";
 import { announce, liveRegion } from "./live.js";
 import { ASSETS } from "./map.js";
 import * as router from "./router.js";
-import { session } from "./session.js";
+import { changedElsewhere, session } from "./session.js";
 import { stopUploads, uploadRunning } from "./uploads.js";
 import { accountView } from "./views/account.js";
 import { adminView } from "./views/admin.js";
@@ -152,6 +152,8 @@ async function boot() {
     const now = Boolean(session.token());
     // A 401 or the expiry time: sign in again (a sign-out's button goes where it goes).
     if (signedIn && !now && session.ended()) signInAgain(started);
+    // Signed in or out in another tab: the page shown here is redrawn for who is now reading.
+    else if (now !== signedIn && started && changedElsewhere()) router.refresh();
     signedIn = now;
   });
   router.onRendered(rendered);

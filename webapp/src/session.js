@@ -91,12 +91,27 @@ export const session = {
   },
 };
 
-// Another tab signed in or out (the event fires in the other tabs only): this one follows.
+// Another tab signed in or out (the event fires in the other tabs only): this one follows, and
+// its listeners are told the change came from elsewhere (the page shown must be redrawn: no
+// button of this tab leads anywhere).
+let external = false;
 window.addEventListener("storage", (event) => {
   if (event.key !== KEY && event.key !== null) return;
   const next = load();
   if (next.token === state.token) return;
   state = next;
-  if (state.token) session.refresh().catch(() => {});
-  else changed();
+  external = true;
+  const done = () => {
+    external = false;
+  };
+  if (state.token) session.refresh().catch(() => {}).finally(done);
+  else {
+    changed();
+    done();
+  }
 });
+
+/** True while listeners hear of a sign-in or sign-out made in another tab. */
+export function changedElsewhere() {
+  return external;
+}
