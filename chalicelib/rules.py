@@ -47,7 +47,8 @@ PASSWORD_MAX_BYTES = 72  # bcrypt's limit: longer passwords are refused, never t
 # account whose password predates this rule can still log in and change it.
 PASSWORD_RULE = (
     "not one of 20,000 common passwords, "  # noqa: S105 - the rule's wording, not a password
-    "not containing the username, not one character repeated."
+    "not containing the username, not one character or a short pattern repeated, "
+    "not a run along the alphabet, the digits or a keyboard row."
 )
 # Django's list (BSD-3-Clause, see common-passwords.LICENSE): lowercased, one a line, gzip.
 COMMON_PASSWORDS_FILE = "common-passwords.txt.gz"
@@ -64,6 +65,28 @@ def common_passwords() -> frozenset[str]:
         return frozenset(line.strip() for line in fh if line.strip())
 
 
+# Keyboard rows a run may follow as well as the alphabet and the digits (wrapping 9 -> 0).
+_RUNS = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _is_a_run(folded: str) -> bool:
+    """True when every character follows the previous one along a run (either direction)."""
+    for run in _RUNS:
+        laps = len(folded) // len(run) + 2  # a run wraps round (...890123...)
+        if folded in run * laps or folded in run[::-1] * laps:
+            return True
+    return False
+
+
+def _repeats_a_short_unit(password: str) -> bool:
+    """True when the password is a unit of at most 4 characters written again and again."""
+    return any(
+        len(password) % size == 0 and password == password[:size] * (len(password) // size)
+        for size in range(2, 5)
+        if len(password) >= 2 * size
+    )
+
+
 def password_weakness(password: str, username: str) -> str | None:
     """Why `password` is too easy to guess for `username` (one line naming the field), or None."""
     if len(set(password)) <= 1:
@@ -75,4 +98,10 @@ def password_weakness(password: str, username: str) -> str | None:
         return "password: must not contain the username."
     if password.strip().lower() in common_passwords():
         return "password: too common (one of 20,000 well-known passwords)."
+    if _repeats_a_short_unit(password):
+        return "password: must not be a short pattern repeated (such as abcabcabc or 12121212)."
+    if _is_a_run(password.casefold()):
+        return (
+            "password: must not be a run of consecutive characters (such as 123456789 or abcdefgh)."
+        )
     return None

@@ -120,7 +120,7 @@ BROWSE_QUERY = {
         max_length=_QUERY_TEXT,
         pattern=f"^{_COORDINATE},{_COORDINATE},{_COORDINATE},{_COORDINATE}$",
         rule="must be minx,miny,maxx,maxy (four numbers).",
-        description="minx,miny,maxx,maxy (WGS84), intersects.",
+        description="minx,miny,maxx,maxy (WGS84), intersects; minx > maxx crosses longitude 180.",
     ),
 }
 BROWSE_LIMIT_DEFAULT = 20

@@ -70,6 +70,13 @@ def test_geotiff_across_the_antimeridian_gets_an_rfc7946_bbox(pipeline, crossing
         ("0,-15,10,-12", False),  # the far side of the world, which a box -170..170 would hold
         ("175,0,178,5", False),  # north of it
         ("-180,-90,180,90", True),
+        # Search boxes across the antimeridian (west > east), as STAC and the map's own bbox
+        # write them: a client can send a map's bbox back.
+        ("170,-20,-170,-10", True),
+        ("178,-15,-178,-12", True),
+        ("100,-15,-100,-12", True),
+        ("-100,-15,100,-12", False),  # everything but the Pacific
+        ("172,0,-172,5", False),  # across the meridian too, but north of it
     ],
 )
 def test_browse_finds_it_from_either_side_only(client, crossing_map, bbox, found):

@@ -235,7 +235,20 @@ WEAK_PASSWORDS = [
     ("NEWBIEnewbie", "contain the username"),
     ("my newbie pass", "contain the username"),
     ("zzzzzzzzzz", "one character repeated"),
+    ("123456789012", "run of consecutive"),  # not in the list, found from outside
+    ("9876543210987", "run of consecutive"),
+    ("OIUYTREWQPOIU", "run of consecutive"),  # a keyboard row, backwards, wrapping
+    ("xyzabcdefghi", "run of consecutive"),  # the alphabet wraps round
+    ("abcabcabcabc", "short pattern repeated"),
+    ("k9!k9!k9!k9!", "short pattern repeated"),
 ]
+
+
+@pytest.mark.parametrize("password", ["a long passphrase", "Tr0ub4dor&3", "13579 24680 x"])
+def test_passwords_with_no_pattern_pass_the_rule(password):
+    from chalicelib.rules import password_weakness
+
+    assert password_weakness(password, "newbie") is None
 
 
 @pytest.mark.parametrize(("password", "reason"), WEAK_PASSWORDS)

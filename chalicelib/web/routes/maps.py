@@ -31,16 +31,18 @@ _CURSOR_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 
 
 def _bbox(value: str | None) -> list[float] | None:
-    """Four numbers in WGS84 ranges, min before max; raises ApiError 400. (The Field's pattern
-    let through only ASCII numbers without exponent: float() would take fullwidth digits.)"""
+    """Four numbers in WGS84 ranges, south before north; raises ApiError 400. A west edge east of
+    the east edge crosses the antimeridian (RFC 7946 5.2: the form map bboxes and STAC use, so a
+    map's own bbox can be sent back; app.query_boxes reads it so). (The Field's pattern let
+    through only ASCII numbers without exponent: float() would take fullwidth digits.)"""
     if value is None:
         return None
     box = [float(v) for v in value.split(",")]
     if len(box) != 4 or not all(math.isfinite(v) for v in box):
         raise errors.invalid("bbox: must be minx,miny,maxx,maxy (four numbers).")
     minx, miny, maxx, maxy = box
-    if minx > maxx or miny > maxy:
-        raise errors.invalid("bbox: min must not exceed max.")
+    if miny > maxy:
+        raise errors.invalid("bbox: miny (south) must not exceed maxy (north).")
     if not (
         -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
     ):
