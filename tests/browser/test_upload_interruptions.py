@@ -237,7 +237,10 @@ def test_after_a_reload_the_unfinished_upload_says_how_to_resume(upload_stack, c
         )
         assert created.status_code == 201, created.text
         page.goto(f"maps/{created.json()['map']['id']}")
-        expect(page.locator(".unfinished-upload")).to_contain_text("this upload cannot resume")
+        expect(page.locator(".unfinished-upload")).to_contain_text(
+            "Waiting for the file to arrive. If its upload was interrupted it cannot resume"
+        )
+        expect(page.locator(".unfinished-upload")).not_to_contain_text("delete")
         expect(page.locator(".facts .fact", has_text="Uploaded")).to_have_count(0)
     finally:
         context.close()

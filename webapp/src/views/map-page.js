@@ -313,23 +313,31 @@ async function loadMapPage(params) {
 const unfinishedNotes = new Map(); // map id -> its note, made once (the status re-renders)
 
 /** For the owner of a map awaiting its upload: how to finish it (a multipart upload resumes
- * from the Upload page until it expires; a single-request one cannot). */
+ * from the Upload page until it expires; a single-request one cannot, but right after it
+ * succeeded the map also waits here until S3's event registers the file: so never advise
+ * deleting it). */
 function unfinishedUpload(map) {
   if (unfinishedNotes.has(map.id)) return unfinishedNotes.get(map.id);
-  const note = h("p", { class: "unfinished-upload" }, h("strong", { text: "Upload not finished." }));
+  const note = h("p", { class: "unfinished-upload" }); // filled once the API says which case
   unfinishedNotes.set(map.id, note);
   api(`v1/maps/${encodeURIComponent(map.id)}/upload`)
     .then((upload) => {
       note.append(
+        h("strong", { text: "Upload not finished." }),
         " Pick the same file on the ",
         h("a", { href: "upload", text: "Upload page" }),
         ` to resume (expires ${formatDate(upload.expires_at)}).`,
       );
     })
     .catch((err) => {
-      // 409: made for a single-request upload (or finished meanwhile: the status says so).
+      // 409: made for a single-request upload, whose bytes may be arriving right now.
       if (!(err instanceof ApiError) || err.status !== 409) return;
-      note.append(" Its bytes never arrived and this upload cannot resume: delete this map and ", h("a", { href: "upload", text: "upload the file again" }), ".");
+      note.append(
+        h("strong", { text: "Waiting for the file to arrive." }),
+        " If its upload was interrupted it cannot resume: ",
+        h("a", { href: "upload", text: "upload the file again" }),
+        " (this unfinished map is removed automatically when it expires).",
+      );
     });
   return note;
 }
