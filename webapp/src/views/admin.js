@@ -15,6 +15,10 @@ const ROLES = [
 /** "2026-05-01T00:00:00Z" -> "2026-05-01" for a date input. */
 const dateOnly = (iso) => (iso ? String(iso).slice(0, 10) : "");
 
+/** Whether a new "Subscription ends" (a YYYY-MM-DD date, read as its midnight UTC, or null)
+ * ends the subscription at once. */
+const endsNow = (date) => date === null || Date.parse(`${date}T00:00:00Z`) <= Date.now();
+
 export async function adminView() {
   if (!session.token()) return signInRequired("admin", "Users");
   if (!session.isAdmin()) {
@@ -40,8 +44,9 @@ export async function adminView() {
     } else if (changes.role === "admin") {
       lines.push(`${user.username} will manage every user and every map, and is signed out everywhere (the new role applies at the next sign-in).`);
     }
-    // Admins are always active: a cleared date deactivates only who is (or becomes) a member.
-    if ("active_until" in changes && changes.active_until === null && (changes.role ?? user.role) === "member" && user.active) {
+    // Admins are always active: a cleared date, or one already past, deactivates only who is
+    // (or becomes) a member.
+    if ("active_until" in changes && endsNow(changes.active_until) && (changes.role ?? user.role) === "member" && user.active) {
       lines.push(
         self
           ? "Your subscription ends now: you are signed out and see only public maps and your own."
@@ -59,6 +64,9 @@ export async function adminView() {
       error.hidden = true;
       const lines = consequences(user, changes);
       if (lines.length && !(await confirmDialog({ question, text: lines, yes: "Confirm" }))) {
+        // Cancelled: the fields show what is saved again, not the change that was refused.
+        role.value = user.role;
+        until.value = dateOnly(user.active_until);
         announce(`Nothing changed for ${user.username}.`);
         return;
       }
