@@ -8,7 +8,7 @@ import { formatDate } from "./format.js";
 import { announce, liveRegion } from "./live.js";
 import { ASSETS } from "./map.js";
 import * as router from "./router.js";
-import { changedElsewhere, session } from "./session.js";
+import { beforeSignOutElsewhere, changedElsewhere, session } from "./session.js";
 import { stopUploads, uploadRunning } from "./uploads.js";
 import { accountView } from "./views/account.js";
 import { adminView } from "./views/admin.js";
@@ -88,7 +88,7 @@ function signInAgain(started) {
   const path = router.appPath();
   if (path === "sign-in") return started ? router.refresh() : null;
   const target = `sign-in?next=${encodeURIComponent(`${path || "./"}${window.location.search}`)}`;
-  if (started) return router.navigate(target);
+  if (started) return router.navigate(target, { guard: false });
   history.replaceState({}, "", new URL(target, document.baseURI).href); // before the first render
   return null;
 }
@@ -113,6 +113,17 @@ function confirmStopUpload() {
     text: "An upload is still running. Signing out stops it and removes its unfinished map.",
     yes: "Stop upload and sign out",
     no: "Keep uploading",
+  });
+}
+
+/** Before an in-app navigation: while an upload runs (leaving the Upload page stops it), ask. */
+function mayLeave() {
+  if (!uploadRunning()) return Promise.resolve(true);
+  return confirmDialog({
+    question: "Leave this page?",
+    text: "The upload stops. A large file's upload can resume: pick the same file again on the Upload page; a small file's map is removed and it must be uploaded again.",
+    yes: "Leave and stop the upload",
+    no: "Stay",
   });
 }
 
@@ -157,6 +168,11 @@ async function boot() {
     signedIn = now;
   });
   router.onRendered(rendered);
+  router.guardLeaving(mayLeave);
+  // Signed out in another tab: this tab's uploads stop and their maps go while the token works.
+  beforeSignOutElsewhere(async () => {
+    if (uploadRunning()) await stopUploads();
+  });
   if (session.ended()) signInAgain(started); // the stored token had expired
   if (session.token()) {
     try {

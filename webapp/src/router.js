@@ -4,7 +4,7 @@ const routes = [];
 let outlet = null;
 let current = null; // {cleanup} of the view on screen
 let renderCount = 0;
-const hooks = { rendered: () => {} };
+const hooks = { rendered: () => {}, mayLeave: async () => true };
 
 /** Register a view for a pattern such as "maps/:id"; `load(params, query)` returns a view. */
 export function route(pattern, load) {
@@ -34,10 +34,14 @@ export function appPath() {
   return path.startsWith(base) ? decodeURI(path.slice(base.length)) : path.replace(/^\//, "");
 }
 
-/** Go to a path relative to the app's root (with an optional ?query). */
-export function navigate(path, { replace = false } = {}) {
+/**
+ * Go to a path relative to the app's root (with an optional ?query), once the leave guard
+ * agrees (`guard: false` skips it: the session ended, nothing left to keep).
+ */
+export async function navigate(path, { replace = false, guard = true } = {}) {
   const url = new URL(path, document.baseURI);
   if (url.href === window.location.href && !replace) return render(false);
+  if (guard && !(await hooks.mayLeave())) return undefined;
   history[replace ? "replaceState" : "pushState"]({}, "", url.href);
   return render(true);
 }
@@ -45,6 +49,12 @@ export function navigate(path, { replace = false } = {}) {
 /** Re-render the current view (the session changed). */
 export function refresh() {
   return render(false);
+}
+
+/** `fn()` resolves to false to keep the reader on the page before an in-app navigation
+ * (a link, navigate(), Back/Forward): e.g. while an upload runs, which leaving would stop. */
+export function guardLeaving(fn) {
+  hooks.mayLeave = fn;
 }
 
 /** Called after each render with the view (tests and the shell's nav use it). */
@@ -92,6 +102,7 @@ async function render(moveFocus) {
     window.scrollTo(0, 0);
   }
   view.ready?.();
+  hooks.shown?.();
   hooks.rendered(path, view);
 }
 
@@ -121,15 +132,28 @@ function isAppLink(anchor, event) {
 /** Start routing into `el`. */
 export function start(el) {
   outlet = el;
-  document.addEventListener("click", (event) => {
+  document.addEventListener("click", async (event) => {
     const anchor = event.target.closest?.("a[href]");
     if (!anchor || !isAppLink(anchor, event)) return;
     event.preventDefault();
     const url = new URL(anchor.href, document.baseURI);
     if (url.href === window.location.href) return;
+    if (!(await hooks.mayLeave())) return;
     history.pushState({}, "", url.href);
     render(true);
   });
-  window.addEventListener("popstate", () => render(true));
+  let shown = { href: window.location.href, state: history.state };
+  window.addEventListener("popstate", async () => {
+    // The URL has already changed: if the reader stays, the page's URL is put back (as a new
+    // entry: the entry Back/Forward went to stays in the history).
+    if (window.location.href !== shown.href && !(await hooks.mayLeave())) {
+      history.pushState(shown.state, "", shown.href);
+      return;
+    }
+    render(true);
+  });
+  hooks.shown = () => {
+    shown = { href: window.location.href, state: history.state };
+  };
   return render(false);
 }

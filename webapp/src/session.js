@@ -12,24 +12,37 @@ const listeners = new Set();
 let state = load();
 let expiryTimer = null;
 
-function load() {
+/** The session stored as `raw` (localStorage's string, or null): a token, a guest, or ended
+ * (a 401 or expiry in some tab left an {ended} marker; a token past its time; a damaged entry). */
+function parse(raw) {
+  let saved;
   try {
-    const saved = JSON.parse(localStorage.getItem(KEY) ?? "null");
-    if (saved && saved.token && saved.expiresAt > Date.now()) return { ...GUEST, token: saved.token, expiresAt: saved.expiresAt };
-    if (saved && saved.token) {
-      // Expired while no tab used it: the member is told, as when it expires on screen.
-      localStorage.removeItem(KEY);
-      return { ...GUEST, notice: SESSION_ENDED, ended: true };
-    }
+    saved = JSON.parse(raw ?? "null");
   } catch {
-    // a damaged entry is a signed-out session
+    return { ...GUEST, notice: SESSION_ENDED, ended: true }; // not JSON: no token to trust
   }
+  if (saved && saved.token && saved.expiresAt > Date.now()) return { ...GUEST, token: saved.token, expiresAt: saved.expiresAt };
+  // Expired while no tab used it, or ended in another tab: the member is told, as on screen.
+  if (saved && (saved.token || saved.ended)) return { ...GUEST, notice: SESSION_ENDED, ended: true };
   return { ...GUEST };
+}
+
+/** The stored session; an ended one's entry is removed once read (its notice shows here).
+ * `raw` is a storage event's newValue, or by default what localStorage holds now. */
+function load(raw = localStorage.getItem(KEY)) {
+  const loaded = parse(raw);
+  if (loaded.ended && localStorage.getItem(KEY) === raw) localStorage.removeItem(KEY);
+  return loaded;
 }
 
 function save() {
   if (state.token) localStorage.setItem(KEY, JSON.stringify({ token: state.token, expiresAt: state.expiresAt }));
-  else localStorage.removeItem(KEY);
+  else {
+    // Ended (401, expiry): a marker the other tabs read from their storage event (its
+    // newValue) and tell their reader too; removed at once, as this tab shows the notice.
+    if (state.ended) localStorage.setItem(KEY, JSON.stringify({ ended: Date.now() }));
+    localStorage.removeItem(KEY);
+  }
 }
 
 function changed() {
@@ -91,25 +104,43 @@ export const session = {
   },
 };
 
-// Another tab signed in or out (the event fires in the other tabs only): this one follows, and
-// its listeners are told the change came from elsewhere (the page shown must be redrawn: no
-// button of this tab leads anywhere).
+// Another tab signed in or out, or its session ended (the event fires in the other tabs only):
+// this one follows, and its listeners are told the change came from elsewhere (the page shown
+// must be redrawn: no button of this tab leads anywhere). Events are applied one at a time, in
+// order, from their own newValue (another tab may have changed the entry since).
 let external = false;
+const beforeSignOutHooks = new Set();
+let following = Promise.resolve();
 window.addEventListener("storage", (event) => {
   if (event.key !== KEY && event.key !== null) return;
-  const next = load();
+  const raw = event.key === null ? null : event.newValue;
+  following = following.then(() => follow(raw)).catch(() => {});
+});
+
+async function follow(raw) {
+  if (parse(raw).token === state.token) return;
+  if (state.token && !parse(raw).token) {
+    // Signed out (or ended) elsewhere: this tab's hooks (stop its uploads, remove their maps)
+    // run first, while it still holds the token; afterwards the API would refuse them.
+    for (const hook of beforeSignOutHooks) await hook().catch(() => {});
+  }
+  const next = load(raw);
   if (next.token === state.token) return;
   state = next;
   external = true;
-  const done = () => {
+  try {
+    if (state.token) await session.refresh().catch(() => {});
+    else changed();
+  } finally {
     external = false;
-  };
-  if (state.token) session.refresh().catch(() => {}).finally(done);
-  else {
-    changed();
-    done();
   }
-});
+}
+
+/** Run `hook` (async) before a sign-out made in another tab applies here, token still held. */
+export function beforeSignOutElsewhere(hook) {
+  beforeSignOutHooks.add(hook);
+  return () => beforeSignOutHooks.delete(hook);
+}
 
 /** True while listeners hear of a sign-in or sign-out made in another tab. */
 export function changedElsewhere() {
