@@ -27,6 +27,17 @@ PASSWORD = "correct horse battery staple"
 FINAL = {"ready", "rejected", "failed"}
 
 
+def sign_in(page: Any, username: str) -> None:
+    """Sign `username` in through the sign-in page (PASSWORD) and wait for the header to say so."""
+    from playwright.sync_api import expect
+
+    page.goto("sign-in")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
 def geojson(lon: float, lat: float, n: int = 12, span: float = 0.4) -> bytes:
     """A small FeatureCollection of points whose bbox starts at (lon, lat)."""
     features = [

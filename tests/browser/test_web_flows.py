@@ -10,18 +10,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, World
+from tests.browser.conftest import World, sign_in
 from tests.browser.harness import PHONE, assert_accessible, screenshot, watched_page
 
 pytestmark = pytest.mark.e2e
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def test_a_trailing_slash_leads_to_the_page_without_it(world: World, browser: Any) -> None:

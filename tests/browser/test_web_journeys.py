@@ -15,20 +15,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PASSWORD, World, geojson
+from tests.browser.conftest import PASSWORD, World, geojson, sign_in
 from tests.browser.harness import PHONE, assert_accessible, screenshot, watched_page
 from tests.browser.upload_fixtures import write_geotiff
 from tests.webapp_build import ensure_built
 
 pytestmark = pytest.mark.e2e
-
-
-def sign_in(page: Any, username: str) -> None:
-    page.goto("sign-in")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def card(page: Any, title: str) -> Any:
