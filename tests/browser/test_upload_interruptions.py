@@ -7,7 +7,6 @@ upload is named after a reload, and an offline spell waits instead of failing. P
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import pytest
@@ -17,12 +16,13 @@ from tests.browser import upload_fixtures
 from tests.browser.harness import assert_accessible
 from tests.browser.upload_fixtures import (
     PART,
-    PartLog,
+    hold_parts_after,
     new_member,
     open_page,
     resume_records,
     sign_in,
     start_upload,
+    wait_stored,
     write_geotiff,
 )
 
@@ -31,33 +31,6 @@ upload_stack = upload_fixtures.upload_stack
 chromium = upload_fixtures.chromium
 
 MAP_URL = re.compile(r"/maps/([0-9a-f-]{36})$")
-
-
-def hold_parts_after(page: Any, let_through: int) -> PartLog:
-    """Let `let_through` part PUTs reach S3 and hold the rest (a stalled link)."""
-    parts = PartLog()
-    parts.watch(page)
-    passed: list[int] = []
-    lock = threading.Lock()
-
-    def slow_storage(route: Any) -> None:
-        with lock:
-            go = route.request.method != "PUT" or len(passed) < let_through
-            if go and route.request.method == "PUT":
-                passed.append(1)
-        if go:
-            route.continue_()
-
-    page.route(re.compile(r"partNumber="), slow_storage)
-    return parts
-
-
-def wait_stored(page: Any, parts: PartLog, count: int) -> None:
-    for _ in range(300):
-        if len(parts.stored()) >= count:
-            return
-        page.wait_for_timeout(100)
-    raise AssertionError(f"{parts.answered}")
 
 
 def awaiting(member: Any) -> list[str]:

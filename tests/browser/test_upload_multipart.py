@@ -16,6 +16,7 @@ from tests.browser.upload_fixtures import (
     PART,
     PART_PUT,
     PartLog,
+    hold_parts_after,
     new_member,
     open_page,
     progress,
@@ -23,6 +24,7 @@ from tests.browser.upload_fixtures import (
     sha256,
     sign_in,
     start_upload,
+    wait_stored,
     write_geotiff,
 )
 
@@ -233,25 +235,9 @@ def test_cancel_stops_the_parts_and_the_same_file_then_resumes(upload_stack, chr
     context, page, errors = open_page(chromium, upload_stack.url)
     try:
         sign_in(page, member)
-        parts = PartLog()
-        parts.watch(page)
-        passed: list[int] = []
-        lock = threading.Lock()
-
-        def slow_storage(route: Any) -> None:
-            with lock:
-                go = route.request.method != "PUT" or len(passed) < let_through
-                if go and route.request.method == "PUT":
-                    passed.append(1)
-            if go:
-                route.continue_()  # the others hang until the page gives them up
-
-        page.route(re.compile(r"partNumber="), slow_storage)
+        parts = hold_parts_after(page, let_through)  # the others hang until the page gives up
         start_upload(page, path, "members")
-        for _ in range(300):
-            if len(parts.stored()) >= let_through:
-                break
-            page.wait_for_timeout(100)
+        wait_stored(page, parts, let_through)
         stored = parts.stored()
         assert len(stored) == let_through, parts.answered
         page.get_by_role("button", name="Cancel").click()

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -245,3 +246,31 @@ def progress(page: Any) -> dict[str, list[Any]]:
 def resume_records(page: Any) -> list[dict[str, Any]]:
     raw = page.evaluate("() => localStorage.getItem('mapstock.uploads')")
     return list(json.loads(raw)) if raw else []
+
+
+def hold_parts_after(page: Any, let_through: int) -> PartLog:
+    """Let `let_through` part PUTs reach S3 and hold the rest (a stalled link)."""
+    parts = PartLog()
+    parts.watch(page)
+    passed: list[int] = []
+    lock = threading.Lock()
+
+    def slow_storage(route: Any) -> None:
+        with lock:
+            go = route.request.method != "PUT" or len(passed) < let_through
+            if go and route.request.method == "PUT":
+                passed.append(1)
+        if go:
+            route.continue_()
+
+    page.route(re.compile(r"partNumber="), slow_storage)
+    return parts
+
+
+def wait_stored(page: Any, parts: PartLog, count: int) -> None:
+    """Wait until `count` parts are stored (the held ones never are); raises AssertionError."""
+    for _ in range(300):
+        if len(parts.stored()) >= count:
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{parts.answered}")
