@@ -263,7 +263,7 @@ def _statement(
     return function.split(".", 1)[0], f"SELECT {function}(", params
 
 
-def call(function: str, *, retry: bool = False, **args: Any) -> Any:
+def call(function: str, *, retry: bool = False, as_text: bool = False, **args: Any) -> Any:
     """Run `SELECT function(arg => :arg, …)` in one round trip and return its single value.
 
     Connects as the role that may execute the function's schema (see _CREDENTIALS). Raises
@@ -272,13 +272,15 @@ def call(function: str, *, retry: bool = False, **args: Any) -> Any:
     reports closed (SQLSTATE 57P0x/08xxx: the statement did not commit) is reopened and the
     call made once more. `retry=True` also does so after a
     bare socket error, where the outcome is unknown: only for calls safe to repeat (reads and
-    conditional state changes).
+    conditional state changes). `as_text=True` returns the value as the text PostgreSQL
+    wrote (`::text`): a json document a route passes on unchanged is then neither decoded
+    here nor encoded again there.
     """
     schema, head, params = _statement(function, tuple(args))
     sql = head + ", ".join(
         [p + literal(v, label) for (p, label), v in zip(params, args.values(), strict=True)]
     )
-    sql += ")"
+    sql += ")::text" if as_text else ")"
     pool = _pool(schema)
     for attempt in range(2):
         last = attempt == 1

@@ -172,7 +172,14 @@ def sql(stack: dict[str, str]) -> Iterator[Any]:
     conn = db.connect(stack["ADMIN_DATABASE_URL"])
     conn.run("TRUNCATE app.maps, app.users, app.login_throttle CASCADE")
     yield conn
+    # Whatever the test did, every map's stored document (migration 014) is the one its row
+    # builds now: no write path may leave it stale.
+    stale = conn.run(
+        "SELECT m.id::text FROM app.maps m JOIN app.users u ON u.id = m.owner_id"
+        " WHERE m.doc::text IS DISTINCT FROM app.map_doc(m, u.username)::text"
+    )
     conn.close()
+    assert not stale, f"stale stored map documents: {stale}"
 
 
 @pytest.fixture

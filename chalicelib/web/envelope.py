@@ -38,6 +38,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def json_text_response(text: str, status: int = 200) -> Response:
+    """A JSON response whose body is JSON text already (a document as the database wrote it)."""
+    return Response(body=text, status_code=status, headers={"Content-Type": "application/json"})
+
+
 def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> Response:

@@ -109,7 +109,36 @@ LANGUAGE sql STABLE AS $$
         'processed_at', app.iso(m.processed_at),
         'download_count', m.download_count)
 $$;
-COMMENT ON FUNCTION app.map_doc_json(app.maps, text) IS 'The map document of the contract (json, keys in jsonb order).';
+COMMENT ON FUNCTION app.map_doc_json(app.maps, text) IS 'The map document of the contract (json, keys in jsonb order); stored in app.maps.doc.';
+
+-- Every row keeps its document in app.maps.doc (trigger maps_zz_doc, migration 014), so a
+-- change to how the document is built must reach the rows already written: every migrate runs
+-- this after loading the functions (99_stored_documents.sql), and it rewrites the documents when the builders' source differs
+-- from what they were built with. The builders are app.map_doc, app.map_doc_json and what it
+-- calls of ours (app.iso): a new helper called by the document belongs in this list.
+CREATE OR REPLACE FUNCTION app.refresh_map_docs() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    built_with text;
+    rewritten bigint := 0;
+BEGIN
+    SELECT md5(string_agg(p.oid::regprocedure::text || ':' || p.prosrc, ';'
+                          ORDER BY p.oid::regprocedure::text))
+        INTO built_with
+        FROM pg_proc p
+        WHERE p.oid IN ('app.map_doc(app.maps, text)'::regprocedure,
+                        'app.map_doc_json(app.maps, text)'::regprocedure,
+                        'app.iso(timestamptz)'::regprocedure);
+    IF built_with IS DISTINCT FROM (SELECT fingerprint FROM app.map_docs_built_with) THEN
+        UPDATE app.maps SET doc = NULL;  -- maps_zz_doc writes each row's document
+        GET DIAGNOSTICS rewritten = ROW_COUNT;
+        INSERT INTO app.map_docs_built_with (fingerprint) VALUES (built_with)
+            ON CONFLICT (only_row) DO UPDATE SET fingerprint = excluded.fingerprint;
+    END IF;
+    RETURN rewritten;
+END
+$$;
+COMMENT ON FUNCTION app.refresh_map_docs() IS 'Rewrite every stored map document when its builders (app.map_doc, app.map_doc_json, app.iso) changed; returns the rows rewritten.';
 
 CREATE OR REPLACE FUNCTION app.map_doc(m app.maps, owner_name text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$

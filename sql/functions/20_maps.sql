@@ -57,21 +57,18 @@ RETURNS json
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
 DECLARE
     c app.users;
-    m app.maps;
-    owner_name text;
+    doc json;
 BEGIN
-    -- The most frequent read of all, kept cheap: a guest needs no caller lookup; the map and
-    -- its owner's name are two index probes; and the document is built as a plain expression
-    -- from the row (a statement computing it would set up its executor nodes on every call).
+    -- The most frequent read of all, kept cheap: a guest needs no caller lookup, and the map
+    -- is one index probe returning the document the row keeps (app.maps.doc, migration 014).
     IF p_caller IS NOT NULL THEN
         c := app.caller(p_caller, p_token_version);
     END IF;
-    SELECT * INTO m FROM app.maps WHERE id = p_id;
-    IF NOT FOUND OR NOT app.can_view(m, c) THEN
+    SELECT m.doc INTO doc FROM app.maps m WHERE m.id = p_id AND app.can_view(m, c);
+    IF NOT FOUND THEN
         PERFORM app.raise('MS404', 'Map not found.');  -- not allowed looks exactly like missing
     END IF;
-    SELECT username INTO owner_name FROM app.users WHERE id = m.owner_id;
-    RETURN app.map_doc_json(m, owner_name);
+    RETURN doc;
 END
 $$;
 COMMENT ON FUNCTION api.get_map(uuid, integer, uuid) IS 'A map the caller may see; MS404 otherwise.';

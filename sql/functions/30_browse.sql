@@ -273,21 +273,19 @@ BEGIN
     -- The page: the first `limit` documents in keyset order (the ids came in that order, but
     -- arrays do not promise it) and, when one more matched, the cursor after the last shown.
     -- Built as json ('next' first, as jsonb would order the keys): json_agg appends each
-    -- document's text, where jsonb_agg and the outer jsonb_build_object would decode and
-    -- encode every document twice more.
+    -- row's stored document (app.maps.doc, migration 014) as text, where jsonb_agg and the
+    -- outer jsonb_build_object would decode and encode every document twice more.
     RETURN (
         SELECT json_build_object(
             'next', CASE WHEN count(*) > p_limit THEN json_build_object(
                 'id', min(v.id::text) FILTER (WHERE v.n = p_limit),
                 'created_at', min(app.iso(v.created_at)) FILTER (WHERE v.n = p_limit)) END,
-            'items', coalesce(json_agg(app.map_doc_json(v.m, u.username)
-                                       ORDER BY v.created_at DESC, v.id DESC)
+            'items', coalesce(json_agg(v.doc ORDER BY v.created_at DESC, v.id DESC)
                               FILTER (WHERE v.n <= p_limit), '[]'))
-        FROM (SELECT m, m.id, m.owner_id, m.created_at,
+        FROM (SELECT m.doc, m.id, m.created_at,
                      row_number() OVER (ORDER BY m.created_at DESC, m.id DESC) AS n
               FROM app.maps m WHERE m.id = ANY (ids)
-              ORDER BY m.created_at DESC, m.id DESC LIMIT v_need) v
-        JOIN app.users u ON u.id = v.owner_id);
+              ORDER BY m.created_at DESC, m.id DESC LIMIT v_need) v);
 END
 $$;
 COMMENT ON FUNCTION api.browse_maps(uuid, integer, integer, timestamptz, uuid, text, text, text, text, text, float8[])

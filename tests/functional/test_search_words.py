@@ -135,7 +135,7 @@ def test_migration_013_reindexes_existing_maps(stack, tmp_path):
         )
         before = conn.run("SELECT search::text FROM app.maps")[0][0]
         assert "'sheet_2021.pdf'" in before
-        assert migrate(conn) == ["013_search_any_script.sql"]
+        assert migrate(conn)[0] == "013_search_any_script.sql"
         after = conn.run("SELECT search::text FROM app.maps")[0][0]
         words = {w.split("':")[0].strip("'").lower() for w in after.split()}
         assert words == {"sheet", "2021", "pdf", "köln", "süd", "tif"}

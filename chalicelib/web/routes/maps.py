@@ -14,7 +14,7 @@ from chalice import Blueprint, Response
 from chalicelib import db, errors, logs, storage
 from chalicelib.config import get_settings
 from chalicelib.web.caller import caller_args, current_caller
-from chalicelib.web.envelope import json_response
+from chalicelib.web.envelope import json_response, json_text_response
 from chalicelib.web.fields import check_fields, parse_datetime, parse_map_id
 from chalicelib.web.inputs import (
     BROWSE_LIMIT_DEFAULT,
@@ -103,8 +103,10 @@ def browse_maps() -> Response:
 def get_map(map_id: str) -> Response:
     """A map the caller may see; 404 for missing and not allowed alike."""
     caller = current_caller(bp.current_request)
-    doc = db.call("api.get_map", retry=True, **caller_args(caller), p_id=parse_map_id(map_id))
-    return json_response(doc)
+    doc = db.call(
+        "api.get_map", retry=True, as_text=True, **caller_args(caller), p_id=parse_map_id(map_id)
+    )
+    return json_text_response(doc)
 
 
 def _redirect(params: dict[str, str]) -> bool:
