@@ -137,9 +137,12 @@ class PartSender:
             known = self._fresh(number, None)
             if known:
                 return known
-            ahead = [n for n in self.pending if n >= number and n not in self.urls]
+            # Every part still without a URL, lowest first: the workers start parts in order,
+            # but the one that gets here first need not hold the lowest (its neighbours are a
+            # moment behind and would each ask again).
+            others = [n for n in self.pending if n != number and n not in self.urls]
             self.urls.update(
-                self._ask({"part_numbers": sorted({number, *ahead[: URLS_PER_CALL - 1]})})
+                self._ask({"part_numbers": sorted({number, *others[: URLS_PER_CALL - 1]})})
             )
             return self.urls[number][0], self.urls[number][2]
 
