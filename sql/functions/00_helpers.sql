@@ -130,7 +130,12 @@ BEGIN
                         'app.map_doc_json(app.maps, text)'::regprocedure,
                         'app.iso(timestamptz)'::regprocedure);
     IF built_with IS DISTINCT FROM (SELECT fingerprint FROM app.map_docs_built_with) THEN
-        UPDATE app.maps SET doc = NULL;  -- maps_zz_doc writes each row's document
+        -- Only rows whose document reads differently now are written (maps_zz_doc writes it):
+        -- a rewrite of every row is a new version of each (minutes at a million maps), which
+        -- an edit that changes no document (a comment, a refactoring) should not cost.
+        UPDATE app.maps m SET doc = NULL
+            FROM app.users u
+            WHERE u.id = m.owner_id AND m.doc::text IS DISTINCT FROM app.map_doc(m, u.username)::text;
         GET DIAGNOSTICS rewritten = ROW_COUNT;
         INSERT INTO app.map_docs_built_with (fingerprint) VALUES (built_with)
             ON CONFLICT (only_row) DO UPDATE SET fingerprint = excluded.fingerprint;

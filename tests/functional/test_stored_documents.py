@@ -108,6 +108,12 @@ def test_a_changed_builder_rewrites_every_stored_document(scratch):
     docs = [json.loads(row[0]) for row in conn.run("SELECT doc::text FROM app.maps")]
     assert [d["changed"] for d in docs] == [True] * 4
     assert conn.run("SELECT app.refresh_map_docs()")[0][0] == 0
+    # An edit that changes no document (here a comment) writes no row.
+    source = conn.run(
+        "SELECT pg_get_functiondef('app.map_doc_json(app.maps, text)'::regprocedure)"
+    )[0][0]
+    conn.run(source.replace("'id', m.id,", "'id', m.id, -- a comment\n", 1))
+    assert conn.run("SELECT app.refresh_map_docs()")[0][0] == 0
     migrate(conn)  # the builder of the source tree again: the rows follow it back
     assert conn.run("SELECT count(*) FROM app.maps WHERE doc::text LIKE '%changed%'")[0][0] == 0
     assert conn.run(STALE)[0][0] == 0
