@@ -117,6 +117,7 @@ class World:
             f"{method.upper()} {path}"
             for path, item in self.spec["paths"].items()
             for method in item
+            if method != "head"  # not fuzzed: see api_schema
         ]
 
 
@@ -341,7 +342,11 @@ def _is_uuid(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def api_schema(world: World, fuzz_summary: FuzzSummary) -> Any:
-    schema = schemathesis.openapi.from_url(f"{world.api.url}/v1/openapi.json", config=_config())
+    # HEAD runs GET's view and drops the body (chalicelib/web/head.py): fuzzing it would repeat
+    # every GET case for nothing new; tests/functional/test_head.py holds it to GET's answers.
+    schema = schemathesis.openapi.from_url(
+        f"{world.api.url}/v1/openapi.json", config=_config()
+    ).exclude(method="HEAD")
     fuzz_summary.notes.append(f"schemathesis seed {schema.config.seed} (FUZZ_SEED= replays it)")
 
     def flatmap_path_parameters(context: Any, path_parameters: Any) -> Any:
