@@ -5,7 +5,7 @@ from chalice.app import CloudWatchEvent, S3Event, SQSEvent
 
 from chalicelib import config
 from chalicelib.handlers import s3, schedules, sqs
-from chalicelib.web import cors, envelope
+from chalicelib.web import cors, envelope, head
 from chalicelib.web.routes import auth, health, maps, multipart, site, stac, uploads, users
 
 app = Chalice(app_name="mapstock")
@@ -13,6 +13,7 @@ for blueprint in (health.bp, auth.bp, users.bp, uploads.bp, multipart.bp, maps.b
     app.register_blueprint(blueprint, url_prefix="/v1")
 app.register_blueprint(stac.bp)  # STAC API 1.0 at /stac (its routes carry their own prefix)
 app.register_blueprint(site.bp)  # the web application: /, /maps/{id}, /static/{name}, …
+head.install(app)  # HEAD wherever GET is: GET's status and headers, no body
 cors.install(app)  # OPTIONS on every path: the CORS preflight
 envelope.install(app)
 

@@ -1,5 +1,6 @@
-"""Cross-origin reads: the STAC API and the /v1 GET routes answer any origin (STAC Browser and
-other web clients on their own origin), and every path answers OPTIONS (the CORS preflight).
+"""Cross-origin reads: the STAC API and the /v1 GET (and HEAD) routes answer any origin (STAC
+Browser and other web clients on their own origin), and every path answers OPTIONS (the CORS
+preflight).
 
 Why `Access-Control-Allow-Origin: *` exposes nothing: the API has no ambient credentials. A
 caller proves who it is only by an `Authorization: Bearer` header that it sets itself; there
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 from chalice import Chalice, Response
 
-# Read-only by method; POST /stac/search is a search with a JSON body (STAC API item search).
-_READ_METHODS = ("GET",)
+# Read-only by method (HEAD is GET without the body); POST /stac/search is a search with a JSON
+# body (STAC API item search).
+_READ_METHODS = ("GET", "HEAD")
 _READ_POSTS = ("/stac/search",)
 _PREFIXES = ("/v1/", "/stac")
 ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"

@@ -143,11 +143,12 @@ def install(app: Chalice) -> None:
 
 def _without_body(response: Response) -> Response:
     """The answer to HEAD: GET's status and headers, no body; Content-Length is the GET body's
-    (the gateways would otherwise say 0). Raises nothing."""
+    (the gateways would otherwise say 0), 0 for an empty one (a 302) as GET's says. Raises
+    nothing."""
     body = response.body
     if isinstance(body, str):
         body = body.encode("utf-8")
-    if isinstance(body, bytes) and body:
+    if isinstance(body, bytes):
         response.headers["Content-Length"] = str(len(body))
     response.body = ""
     return response

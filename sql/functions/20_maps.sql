@@ -73,7 +73,7 @@ END
 $$;
 COMMENT ON FUNCTION api.get_map(uuid, integer, uuid) IS 'A map the caller may see; MS404 otherwise.';
 
-CREATE OR REPLACE FUNCTION api.record_download(p_caller uuid, p_token_version integer, p_id uuid,
+CREATE OR REPLACE FUNCTION api.download_target(p_caller uuid, p_token_version integer, p_id uuid,
                                                p_variant text DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
@@ -86,7 +86,6 @@ BEGIN
     IF p_variant = 'optimized' AND m.variant_key IS NULL THEN
         PERFORM app.raise('MS404', 'This map has no optimized variant.');
     END IF;
-    UPDATE app.maps SET download_count = download_count + 1 WHERE id = m.id;
     -- The optimized variant is the default download when there is one; 'original' is the upload.
     IF coalesce(p_variant, 'optimized') = 'optimized' AND m.variant_key IS NOT NULL THEN
         RETURN jsonb_build_object('object_key', m.variant_key, 'filename', m.filename,
@@ -98,7 +97,20 @@ BEGIN
                               'content_encoding', NULL, 'variant', 'original');
 END
 $$;
-COMMENT ON FUNCTION api.record_download(uuid, integer, uuid, text) IS 'Count a download and return what to presign; MS404, MSNRD.';
+COMMENT ON FUNCTION api.download_target(uuid, integer, uuid, text) IS 'What to presign for a download, counting nothing (HEAD asks what GET would get); MS404, MSNRD.';
+
+CREATE OR REPLACE FUNCTION api.record_download(p_caller uuid, p_token_version integer, p_id uuid,
+                                               p_variant text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    target jsonb := api.download_target(p_caller, p_token_version, p_id, p_variant);
+BEGIN
+    UPDATE app.maps SET download_count = download_count + 1 WHERE id = p_id;
+    RETURN target;
+END
+$$;
+COMMENT ON FUNCTION api.record_download(uuid, integer, uuid, text) IS 'Count a download and return what to presign (api.download_target); MS404, MSNRD.';
 
 CREATE OR REPLACE FUNCTION app.load_managed_map(p_caller uuid, p_token_version integer, p_id uuid)
 RETURNS app.maps

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
 import time
@@ -285,6 +286,58 @@ def test_chunked_bodies_over_the_limit_or_malformed_are_refused_in_the_error_sha
     # Within the limit, the app decides: no token, 401 (its own check, on the whole body).
     status, _, body = _raw(local_stack, head + b"3\r\nabc\r\n0\r\n\r\n")
     assert (status, json.loads(body)["code"]) == (401, "unauthorized")
+
+
+def test_head_on_api_routes_is_get_without_a_body_on_one_kept_alive_connection(
+    local_stack: LocalStack,
+) -> None:
+    """`curl -I` on a map, its download link, a STAC item and an error: GET's status and
+    headers, no body (one sent would be read as the start of the next answer on the same
+    connection), and a HEAD on the download link counts no download."""
+    stack = local_stack
+    owner = f"hedy{uuid.uuid4().hex[:6]}"
+    create_member(stack, owner)
+    headers = login(stack, owner)
+    created = session().post(
+        f"{stack.url}/v1/maps",
+        headers=headers,
+        files={"file": ("cairns.geojson", geojson_map(), "application/geo+json")},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    map_id = created.json()["map"]["id"]
+    assert wait_final(stack, map_id, headers)["status"] == "ready"
+
+    connection = http.client.HTTPConnection(stack.url.split("//", 1)[1], timeout=30)
+    try:
+        for path, sent in (
+            (f"/v1/maps/{map_id}", headers),
+            (f"/v1/maps/{map_id}/download", headers),
+            (f"/v1/maps/{map_id}/download?redirect=false", headers),
+            (f"/stac/collections/geojson/items/{map_id}", headers),
+            (f"/v1/maps/{map_id}", {}),  # private: 404 for a guest
+            ("/v1/me", {}),  # 401
+        ):
+            connection.request("HEAD", path, headers={**sent, "Accept-Encoding": "gzip"})
+            head = connection.getresponse()
+            assert head.read() == b"", path
+            connection.request("GET", path, headers={**sent, "Accept-Encoding": "identity"})
+            got = connection.getresponse()
+            data = got.read()
+            assert head.status == got.status, (path, head.status, got.status)
+            assert head.getheader("Content-Length") == str(len(data)), path
+            assert head.getheader("Content-Type") == got.getheader("Content-Type"), path
+            assert head.getheader("Cache-Control") == got.getheader("Cache-Control"), path
+            if got.status == 302:  # the same object (signed a second apart at most)
+                assert (
+                    head.getheader("Location").split("?")[0]
+                    == (got.getheader("Location").split("?")[0])
+                )
+        connection.request("GET", f"/v1/maps/{map_id}", headers=headers)  # still in step
+        doc = json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+    assert doc["download_count"] == 2  # the two GETs of the download link, not the HEADs
 
 
 def test_stop_leaves_nothing_running(local_stack: LocalStack) -> None:

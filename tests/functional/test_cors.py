@@ -49,12 +49,16 @@ def test_preflight_of_a_read_route_lets_any_origin_send_a_token(client, path, me
 
 
 def test_preflight_names_only_the_read_methods_of_a_path(client):
+    # HEAD wherever GET is (chalicelib/web/head.py), a read like it.
     maps = preflight(client, "/v1/maps", "POST")
-    assert maps["Access-Control-Allow-Methods"] == "GET, OPTIONS"
-    assert maps["Allow"] == "GET, POST, OPTIONS"
+    assert maps["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert maps["Allow"] == "GET, HEAD, POST, OPTIONS"
     one = preflight(client, "/v1/maps/00000000-0000-4000-8000-000000000000", "DELETE")
-    assert one["Access-Control-Allow-Methods"] == "GET, OPTIONS"
-    assert one["Allow"] == "DELETE, GET, PATCH, OPTIONS"
+    assert one["Access-Control-Allow-Methods"] == "GET, HEAD, OPTIONS"
+    assert one["Allow"] == "DELETE, GET, HEAD, PATCH, OPTIONS"
+    stac = preflight(client, "/stac/search", "POST")
+    assert stac["Access-Control-Allow-Methods"] == "GET, HEAD, POST, OPTIONS"
+    assert stac["Allow"] == "GET, HEAD, POST, OPTIONS"
 
 
 @pytest.mark.parametrize("path", ["/v1/auth/token", "/v1/maps/x/upload/complete", "/"])

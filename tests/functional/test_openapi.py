@@ -71,6 +71,27 @@ def test_every_operation_documents_its_error_shape(client):
                 errors = [code for code in operation["responses"] if code.startswith(("4", "5"))]
                 if path not in ("/v1/openapi.json",):
                     assert errors, f"{method} {path} documents no error"
+                if method == "head":
+                    continue  # no body: test_head_operations_are_get_without_bodies
                 for code in errors:
                     content = operation["responses"][code]["content"]["application/json"]
                     assert content["schema"]["$ref"] == "#/components/schemas/Error"
+
+
+def test_head_operations_are_get_without_bodies(client):
+    # The app answers HEAD wherever GET is (chalicelib/web/head.py): both documents say so.
+    for path in ("/v1/openapi.json", "/stac/api"):
+        spec = body(client.http.get(path, headers={"Host": "localhost"}))
+        gets = {p for p, item in spec["paths"].items() if "get" in item}
+        assert gets and gets == {p for p, item in spec["paths"].items() if "head" in item}
+        for item in spec["paths"].values():
+            if "get" not in item:
+                continue
+            get, head = item["get"], item["head"]
+            assert head["operationId"] == get["operationId"] + "Head"
+            assert head.get("parameters") == get.get("parameters")
+            assert head.get("security") == get.get("security")
+            assert set(head["responses"]) == set(get["responses"])
+            assert all("content" not in r for r in head["responses"].values())
+    html = client.http.get("/stac/api.html", headers={"Host": "localhost"}).body.decode()
+    assert "<td>HEAD</td><td><code>http://localhost/stac/collections</code>" in html

@@ -117,6 +117,7 @@ class World:
             f"{method.upper()} {path}"
             for path, item in self.spec["paths"].items()
             for method in item
+            if method != "head"  # not fuzzed: see api_schema
         ]
 
 
@@ -423,7 +424,11 @@ def _replay_with_broken_token(world: World, case: Any, response: Any, kind: str)
     )
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# HEAD runs GET's view and drops the body (chalicelib/web/head.py): fuzzing it would repeat
+# every GET case for nothing new, and plain `chalice local` (this server, unlike `make run`'s
+# devstack/api_server.py) adds a second Content-Length (0) to a HEAD answer.
+# tests/functional/test_head.py and tests/e2e/test_local_stack.py hold HEAD to GET's answers.
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(method="HEAD")
 
 
 def _multipart_negative_body(case: Any) -> bool:

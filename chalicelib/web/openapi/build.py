@@ -8,6 +8,7 @@ from typing import Any
 from chalicelib import errors, rules
 from chalicelib.web import inputs, part_checksums
 from chalicelib.web.openapi.fields import object_schema, query_parameters
+from chalicelib.web.openapi.head import with_head
 
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -482,7 +483,7 @@ def document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Upload, process, browse and download digital maps.",
         },
-        "paths": _paths(),
+        "paths": with_head(_paths()),
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

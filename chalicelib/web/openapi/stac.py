@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from chalicelib.web.openapi.head import with_head
 from chalicelib.web.stac import params
 
 _ERROR = {
@@ -116,7 +117,7 @@ def document(root: str) -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": search_body}}},
         "responses": _responses("ItemCollection", _GEOJSON, 400, 401, 415),
     }
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.0.3",
         "info": {
             "title": "Map Stock STAC API",
@@ -230,6 +231,8 @@ def document(root: str) -> dict[str, Any]:
             },
         },
     }
+    with_head(doc["paths"])
+    return doc
 
 
 def html_page(root: str) -> str:

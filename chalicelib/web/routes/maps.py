@@ -127,15 +127,17 @@ def _short_lived(
 
 @bp.route("/maps/{map_id}/download", methods=["GET"])
 def download_map(map_id: str) -> Response:
-    """302 to a short-lived URL (or the URL as JSON with ?redirect=false)."""
+    """302 to a short-lived URL (or the URL as JSON with ?redirect=false); HEAD answers the same
+    without counting a download (nothing was downloaded)."""
     request = bp.current_request
     caller = current_caller(request)
     params = check_fields(query_params(request, DOWNLOAD_QUERY), DOWNLOAD_QUERY, text=True)
     redirect = _redirect(params)
-    variant = params.get("variant")
-    target = db.call(
-        "api.record_download", **caller_args(caller), p_id=parse_map_id(map_id), p_variant=variant
-    )
+    args = {**caller_args(caller), "p_id": parse_map_id(map_id), "p_variant": params.get("variant")}
+    if request.method == "HEAD":
+        target = db.call("api.download_target", retry=True, **args)
+    else:
+        target = db.call("api.record_download", **args)
     ttl = get_settings().download_url_ttl_seconds
     url = storage.presigned_get(
         target["object_key"],
@@ -145,7 +147,8 @@ def download_map(map_id: str) -> Response:
         target.get("content_encoding"),
         target.get("version"),
     )
-    logs.log("map_download", map_id=map_id, variant=target["variant"])
+    if request.method != "HEAD":
+        logs.log("map_download", map_id=map_id, variant=target["variant"])
     return _short_lived(url, ttl, redirect)
 
 
