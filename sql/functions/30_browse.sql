@@ -2,15 +2,25 @@
 
 CREATE OR REPLACE FUNCTION app.tsquery_of(q text) RETURNS tsquery
 LANGUAGE sql IMMUTABLE AS $$
-    -- Every word must match, as a prefix. The words are the search column's own (the same
-    -- app.search_text and parser, whose dictionary folds case as the database's locale can):
-    -- any script, and whatever the locale, query and index agree. The lexemes are taken as
-    -- they are (tsquery input, quoted with quotes and backslashes doubled, not parsed again).
-    SELECT string_agg('''' || replace(replace(w.lexeme, '\', '\\'), '''', '''''') || ''':*',
+    -- Every word must match. The words are the search column's own (the same app.search_text
+    -- and parser, whose dictionary folds case as the database's locale can, with CJK runs set
+    -- apart by app.search_split): any script, and whatever the locale, query and index agree.
+    -- A word is a prefix; but a CJK run of two or more characters is the AND of its bigrams,
+    -- each exact, as the column holds it (app.search_words, migration 015). The terms are
+    -- taken as they are (tsquery input, quoted with quotes and backslashes doubled, not parsed
+    -- again).
+    SELECT string_agg('''' || replace(replace(t.term, '\', '\\'), '''', '''''') || '''' || t.suffix,
                       ' & ')::tsquery
-    FROM unnest(to_tsvector('simple', app.search_text(q))) AS w
+    FROM unnest(to_tsvector('simple', app.search_split(q))) AS w,
+         LATERAL (SELECT w.lexeme ~ ('^' || app.cjk_letter()) AS cjk) AS k,
+         LATERAL (SELECT substr(w.lexeme, i, 2), ''
+                  FROM generate_series(1, length(w.lexeme) - 1) AS i
+                  WHERE k.cjk
+                  UNION ALL
+                  SELECT w.lexeme, ':*'
+                  WHERE NOT k.cjk OR length(w.lexeme) = 1) AS t(term, suffix)
 $$;
-COMMENT ON FUNCTION app.tsquery_of(text) IS 'A prefix AND-query from free text; NULL when it has no words.';
+COMMENT ON FUNCTION app.tsquery_of(text) IS 'An AND-query from free text (words as prefixes, CJK runs as their bigrams); NULL when it has no words.';
 
 CREATE OR REPLACE FUNCTION app.text_matches_estimate(q tsquery) RETURNS float8
 LANGUAGE plpgsql VOLATILE AS $$

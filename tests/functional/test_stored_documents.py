@@ -60,6 +60,7 @@ def test_migration_014_stores_the_documents_of_existing_maps(scratch, tmp_path):
     old = tmp_path / "sql"
     shutil.copytree(SQL_DIR / "functions", old / "functions")
     (old / "functions" / "99_stored_documents.sql").unlink()
+    (old / "functions" / "30_browse.sql").unlink()  # it needs 015's search functions
     (old / "migrations").mkdir()
     for path in sorted((SQL_DIR / "migrations").glob("*.sql")):
         if path.name < "014":
@@ -78,7 +79,7 @@ def test_migration_014_stores_the_documents_of_existing_maps(scratch, tmp_path):
         row[0]: json.loads(row[1])
         for row in conn.run("SELECT m.id::text, app.map_doc_json(m, 'm')::text FROM app.maps m")
     }
-    assert migrate(conn) == ["014_stored_map_documents.sql"]
+    assert migrate(conn)[0] == "014_stored_map_documents.sql"
     stored = conn.run("SELECT id::text, doc::text FROM app.maps")
     after = {map_id: json.loads(text) for map_id, text in stored}
     assert after == before and sorted(after) == sorted(ids)
