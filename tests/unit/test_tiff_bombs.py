@@ -88,7 +88,7 @@ BLANK_CODECS = {
     "deflate": {"compress": "DEFLATE", "zlevel": 9},
     "deflate-predictor": {"compress": "DEFLATE", "predictor": 2},
     "lzw": {"compress": "LZW"},
-    "zstd": {"compress": "ZSTD", "zstd_level": 22},
+    "zstd": {"compress": "ZSTD"},
     "packbits": {"compress": "PACKBITS"},
     "lzma": {"compress": "LZMA"},
     "lerc": {"compress": "LERC"},
