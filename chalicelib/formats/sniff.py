@@ -100,10 +100,10 @@ def _sniff_xml(text: str) -> str | None:
             # so that HTML, SVG, ... are still simply not map formats.
             if name in ("kml", "gpx"):
                 return "xml"
-            end = _doctype_end(text, pos)
-            if end is None:  # an internal subset longer than the window
+            after = _doctype_end(text, pos)
+            if after is None:  # an internal subset longer than the window
                 return "xml" if "<!ENTITY" in text[pos:] else None
-            pos = end
+            pos = after
         else:
             match = _XML_NAME.match(text, pos)
             if match is None:

@@ -154,7 +154,8 @@ def _check_pixel_data(tif: Any, file_size: int) -> None:
         decoded = _segment_sizes(page, offsets.size)
         stored = counts > 0
         codec = _codec_name(page.compression)
-        if codec == "none" and bool((counts[stored] < decoded[stored]).any()):
+        exact = codec == "none" and int(page.photometric) != 6  # YCbCr rows are grouped
+        if exact and bool((counts[stored] < decoded[stored]).any()):
             raise Rejected("malformed", "TIFF image data is truncated")
         needed += expansion.min_stored_bytes(int(decoded[stored].sum()), codec)
         starts.append(offsets[stored])
@@ -171,6 +172,10 @@ def _segment_sizes(page: Any, count: int) -> Any:
     samples = int(page.samplesperpixel)
     separate = int(page.planarconfig) == 2  # one plane per sample, each its own segments
     bits_per_pixel = bits * (1 if separate else samples)
+    if int(page.photometric) == 6 and samples == 3 and not separate:
+        # Subsampled YCbCr stores one Cb and one Cr per h x v luma samples.
+        h, v = getattr(page, "subsampling", None) or (1, 1)
+        bits_per_pixel = -(-bits_per_pixel * (h * v + 2) // (3 * h * v))
     if page.is_tiled:
         row = -(-int(page.tilewidth) * bits_per_pixel // 8)
         size = row * int(page.tilelength) * max(1, int(page.tiledepth))
