@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from tests.hostile_tiffs import shared_tile_bomb
+
 PathLike = str | os.PathLike[str]
 Expected = dict[str, Any]
 
@@ -713,6 +715,14 @@ _BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <kml xmlns="http://www.opengis.net/kml/2.2"><Document><name>&lol9;</name></Document></kml>
 """
 
+
+def _lolz(root: bytes) -> bytes:
+    doc = _BILLION_LAUGHS.replace(b"<!DOCTYPE kml", b"<!DOCTYPE lolz")
+    return doc.replace(b"<kml", b"<" + root).replace(b"</kml>", b"</" + root + b">")
+
+
+_BILLION_LAUGHS_LOLZ = _lolz(b"kml")
+
 _XXE_GPX = b"""<?xml version="1.0"?>
 <!DOCTYPE gpx [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
 <gpx xmlns="http://www.topografix.com/GPX/1/1" version="1.1" creator="x">
@@ -807,6 +817,14 @@ HOSTILE: dict[str, tuple[Callable[[PathLike], None], str]] = {
     "truncated.pmtiles": (_truncated(make_pmtiles, 0.6), "malformed"),
     "v4.pmtiles": (_bytes(_PMTILES_V4), "unsupported_format"),
     "billion-laughs.kml": (_bytes(_BILLION_LAUGHS), "xml_entities"),
+    # The DOCTYPE's name need not be the root's: the review's variant.
+    "billion-laughs-lolz.kml": (_bytes(_BILLION_LAUGHS_LOLZ), "xml_entities"),
+    "billion-laughs-lolz.gpx": (_bytes(_lolz(b"gpx")), "xml_entities"),
+    "billion-laughs-lolz.kmz": (
+        lambda p: _zip(p, {"doc.kml": _BILLION_LAUGHS_LOLZ}),
+        "xml_entities",
+    ),
+    "shared-tiles.tif": (lambda p: _write(p, shared_tile_bomb(side=2048)), "too_large"),
     "xxe.gpx": (_bytes(_XXE_GPX), "xml_entities"),
     "truncated.kml": (_truncated(make_kml), "malformed"),
     "declared-bomb.kmz": (write_zip_declared_bomb, "zip_bomb"),

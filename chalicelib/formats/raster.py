@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+from chalicelib.formats.expansion import WHOLE_IMAGE_MAX_RATIO, check_expansion
 from chalicelib.formats.result import Inspection, Rejected
 
 MAX_PNG_CHUNKS = 1_000_000  # real PNGs split IDAT into a few thousand chunks at most
@@ -21,10 +22,8 @@ JPEG_EOI_WINDOW = 4096  # the EOI marker must be this close to the end (trailers
 # Map scans run to hundreds of megapixels (an A0 sheet at 300 dpi is ~140 MP), past Pillow's
 # decompression-bomb warning (~89 MP), which guards code that decodes; nothing here decodes.
 # Refused as too_large: more pixels than MAX_PIXELS, or, past Pillow's threshold, pixels out
-# of all proportion to the bytes stored (a bomb: deflate alone reaches ~1000:1 on blank
-# pixels; a scan, even of a sparse line map, stays far below MAX_EXPANSION).
+# of all proportion to the bytes stored (expansion.WHOLE_IMAGE_MAX_RATIO).
 MAX_PIXELS = 2**31  # ~46 000 x 46 000
-MAX_EXPANSION = 256  # decoded bytes per stored byte
 _BITS_PER_PIXEL = {"1": 1, "I;16": 16, "I;16B": 16, "I": 32, "F": 32}  # else 8 per band
 
 _MEDIA = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -92,7 +91,7 @@ def _check_webp_riff(path: str, size: int) -> None:
 def inspect_image(path: str, kind: str) -> Inspection:
     """Inspect a PNG, JPEG or WebP (`kind` from sniff); raises Rejected.
 
-    Images over MAX_PIXELS, or bombs (see MAX_EXPANSION), are rejected as too_large.
+    Images over MAX_PIXELS, or bombs (see chalicelib.formats.expansion), are too_large.
     """
     size = os.path.getsize(path)
     if kind == "png":
@@ -120,8 +119,8 @@ def inspect_image(path: str, kind: str) -> Inspection:
     if meta["width"] <= 0 or meta["height"] <= 0:
         raise Rejected("malformed", "Image has no pixels")
     pixels = meta["width"] * meta["height"]
-    if pixels > pillow_threshold and pixels * bits / 8 > MAX_EXPANSION * size:
-        raise Rejected("too_large", "Image decodes to far more pixels than its size can hold")
+    if pixels > pillow_threshold:
+        check_expansion(pixels * bits // 8, size, WHOLE_IMAGE_MAX_RATIO)
     return Inspection(kind, _MEDIA[kind], meta)
 
 

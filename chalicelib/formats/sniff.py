@@ -95,12 +95,39 @@ def _sniff_xml(text: str) -> str | None:
         elif text[pos : pos + 9].upper() == "<!DOCTYPE":
             match = _DOCTYPE.match(text, pos)
             name = match.group(1).split(":")[-1].lower() if match else ""
-            # A DOCTYPE in a KML/GPX is refused by the parser (xml_entities); others
-            # (HTML, SVG, ...) are simply not map formats.
-            return "xml" if name in ("kml", "gpx") else None
+            # A DOCTYPE in a KML/GPX is refused by the parser (xml_entities). Its name need not
+            # be the root's (`<!DOCTYPE lolz [...]><kml>`): the root element after it decides,
+            # so that HTML, SVG, ... are still simply not map formats.
+            if name in ("kml", "gpx"):
+                return "xml"
+            after = _doctype_end(text, pos)
+            if after is None:  # an internal subset longer than the window
+                return "xml" if "<!ENTITY" in text[pos:] else None
+            pos = after
         else:
             match = _XML_NAME.match(text, pos)
             if match is None:
                 return None
             local = match.group(1).split(":")[-1]
             return local if local in ("kml", "gpx") else None
+
+
+def _doctype_end(text: str, pos: int) -> int | None:
+    """The index just past the DOCTYPE starting at `pos` (its internal subset and quoted
+    literals skipped), or None when it does not end within `text`."""
+    quote = ""
+    depth = 0
+    for i in range(pos + 9, len(text)):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+        elif ch == ">" and depth <= 0:
+            return i + 1
+    return None

@@ -7,7 +7,7 @@ import os
 import struct
 from typing import Any, NamedTuple
 
-from chalicelib.formats import geo, geokeys
+from chalicelib.formats import expansion, geo, geokeys
 from chalicelib.formats.quiet import quiet_logger
 from chalicelib.formats.result import Inspection, Rejected
 
@@ -108,7 +108,8 @@ def inspect_tiff(path: str) -> Inspection:
     try:
         with quiet_logger("tifffile"), tifffile.TiffFile(path) as tif:
             page = tif.pages.first
-            meta = _page_metadata(page, os.path.getsize(path))
+            meta = _page_metadata(page)
+            _check_pixel_data(tif, os.path.getsize(path))
             tags = {code: _tag_value(page, code) for code in _GEO_TAGS}
             geokeys = _geokeys(page) if tags[34735] is not None else {}
     except Rejected:
@@ -127,18 +128,89 @@ def inspect_tiff(path: str) -> Inspection:
     return Inspection("geotiff", "image/tiff", meta)
 
 
-def _page_metadata(page: Any, file_size: int) -> dict[str, Any]:
+def _check_pixel_data(tif: Any, file_size: int) -> None:
+    """Every image's strips/tiles must lie inside the file and hold at least what their pixels
+    need (chalicelib.formats.expansion); raises Rejected: malformed when data is missing or cut
+    short, too_large when the pixels claimed are far more than the bytes could hold (a bomb).
+
+    The bytes counted are the union of the byte ranges all segments of all images reference,
+    each byte once: segments sharing (or overlapping) one compressed tile cannot each claim
+    it, and overviews cannot re-use the full image's tiles. Sparse segments (byte count 0, what
+    GDAL writes for blank tiles with SPARSE_OK) need no bytes: readers fill them with nodata
+    without decoding anything. What their pixels still cost downstream (a COG re-encodes every
+    pixel) is bounded where that work is done: the optimizer counts every pixel.
+    """
+    import numpy
+
+    needed = 0.0  # the fewest bytes the images' non-sparse segments can be stored in
+    starts, ends = [], []
+    for page in tif.pages:
+        offsets = numpy.asarray(page.dataoffsets, dtype=numpy.uint64)
+        counts = numpy.asarray(page.databytecounts, dtype=numpy.uint64)
+        if offsets.size == 0 or offsets.shape != counts.shape:
+            raise Rejected("malformed", "TIFF image data is missing")
+        if int((offsets + counts).max()) > file_size:
+            raise Rejected("malformed", "TIFF image data is truncated")
+        decoded = _segment_sizes(page, offsets.size)
+        stored = counts > 0
+        codec = _codec_name(page.compression)
+        exact = codec == "none" and int(page.photometric) != 6  # YCbCr rows are grouped
+        if exact and bool((counts[stored] < decoded[stored]).any()):
+            raise Rejected("malformed", "TIFF image data is truncated")
+        needed += expansion.min_stored_bytes(int(decoded[stored].sum()), codec)
+        starts.append(offsets[stored])
+        ends.append(offsets[stored] + counts[stored])
+    if needed > _union_bytes(numpy.concatenate(starts), numpy.concatenate(ends)):
+        raise Rejected("too_large", expansion.TOO_LARGE_MESSAGE)
+
+
+def _segment_sizes(page: Any, count: int) -> Any:
+    """Decoded bytes of each of a page's `count` strips or tiles (tiles with their padding)."""
+    import numpy
+
+    bits = int(max(numpy.atleast_1d(page.bitspersample)))
+    samples = int(page.samplesperpixel)
+    separate = int(page.planarconfig) == 2  # one plane per sample, each its own segments
+    bits_per_pixel = bits * (1 if separate else samples)
+    if int(page.photometric) == 6 and samples == 3 and not separate:
+        # Subsampled YCbCr stores one Cb and one Cr per h x v luma samples.
+        h, v = getattr(page, "subsampling", None) or (1, 1)
+        bits_per_pixel = -(-bits_per_pixel * (h * v + 2) // (3 * h * v))
+    if page.is_tiled:
+        row = -(-int(page.tilewidth) * bits_per_pixel // 8)
+        size = row * int(page.tilelength) * max(1, int(page.tiledepth))
+        return numpy.full(count, size, dtype=numpy.uint64)
+    height = int(page.imagelength) * max(1, int(page.imagedepth))
+    row = -(-int(page.imagewidth) * bits_per_pixel // 8)
+    per_strip = max(1, min(int(page.rowsperstrip or height), height))
+    strips = -(-height // per_strip)
+    rows = numpy.full(strips, per_strip, dtype=numpy.uint64)
+    rows[-1] = height - per_strip * (strips - 1)  # the last strip holds what is left
+    planes = -(-count // strips)
+    return (numpy.tile(rows, planes)[:count] * row).astype(numpy.uint64)
+
+
+def _union_bytes(starts: Any, ends: Any) -> int:
+    """How many bytes the ranges [start, end) cover together, each byte counted once."""
+    import numpy
+
+    if starts.size == 0:
+        return 0
+    order = numpy.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = numpy.maximum.accumulate(ends)  # how far the ranges so far extend
+    # A range adds only what lies past the reach of those before it.
+    before = numpy.concatenate(([starts[0]], reach[:-1]))
+    added = ends.astype(numpy.int64) - numpy.maximum(starts, before).astype(numpy.int64)
+    return int(numpy.clip(added, 0, None).sum())
+
+
+def _page_metadata(page: Any) -> dict[str, Any]:
     import numpy
 
     width, height = int(page.imagewidth), int(page.imagelength)
     if width <= 0 or height <= 0:
         raise Rejected("malformed", "TIFF image has no pixels")
-    offsets = numpy.asarray(page.dataoffsets, dtype=numpy.uint64)
-    counts = numpy.asarray(page.databytecounts, dtype=numpy.uint64)
-    if offsets.size == 0 or offsets.shape != counts.shape:
-        raise Rejected("malformed", "TIFF image data is missing")
-    if int((offsets + counts).max()) > file_size:
-        raise Rejected("malformed", "TIFF image data is truncated")
     meta: dict[str, Any] = {
         "width": width,
         "height": height,

@@ -24,6 +24,11 @@ MIN_INSPECT_SECONDS = 5.0
 INSPECT_CAP_SECONDS = 120.0
 # Optimization is skipped when less than this is left after the store reserve.
 MIN_OPTIMIZE_SECONDS = 5.0
+# A job's optimization may take at most this long, whatever the job has left: the jobs of one
+# invocation run one after another, so a long conversion holds up every map queued behind it.
+# The COG conversion cannot be interrupted: it is not started when its estimate
+# (optimize.COG_SECONDS_PER_GIB, conservative) exceeds this, i.e. over ~1 GiB of decoded pixels.
+OPTIMIZE_CAP_SECONDS = 120.0
 # Storing a variant: a conservative Lambda -> S3 upload rate for a variant up to 1.5 x the
 # original (a COG may grow that much), plus the requests and recording the result.
 STORE_BYTES_PER_SECOND = 20 * 2**20

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.formats.expansion import max_ratio
 from chalicelib.formats.quiet import quiet_logger
 from chalicelib.formats.result import Inspection
 
@@ -147,6 +148,7 @@ class _Plan:
     retile: bool  # stripped input: re-tile it first (see RETILE_ROWS)
     cache: int  # GDAL block cache, bytes
     memory: int  # peak bytes on top of the interpreter's
+    decoded: int  # bytes of the full-resolution pixels, all bands
     disk: int  # temporary bytes in workdir: the re-tiled copy and the COG
     seconds: float
 
@@ -157,7 +159,9 @@ def _cog(path: str, fmt: str, workdir: str, deadline: float | None) -> Optimized
     Worth it means: no larger than the input, or -- when the input was not a valid COG with
     overviews -- at most COG_MAX_GROWTH times the input (tiles and overviews earn their bytes).
     Skipped up front: multi-image TIFFs (a COG keeps one image), lossy codecs (see
-    _LOSSY_CODECS), and compressed valid COGs that have overviews (or need none, <= 512 px).
+    _LOSSY_CODECS), compressed valid COGs that have overviews (or need none, <= 512 px), and
+    rasters whose pixels even at deflate's best ratio make a COG too large to be worth it (a
+    small file of blank or sparse tiles: converting it would cost seconds per GiB for nothing).
     Refused (OptimizeError) up front: a conversion estimated over COG_MEMORY_BUDGET, over the
     free space in workdir, or past the deadline. Each GDAL step cannot be interrupted; the
     deadline is checked before the conversion (against the estimate), between its steps, after
@@ -182,6 +186,9 @@ def _cog(path: str, fmt: str, workdir: str, deadline: float | None) -> Optimized
         if is_cog and codec != "none":
             return None
         plan = _cog_plan(src)
+        worth = os.path.getsize(path) * (1.0 if is_cog else COG_MAX_GROWTH)
+        if plan.decoded / max_ratio("deflate") > worth:
+            return None
         if plan.memory > COG_MEMORY_BUDGET:
             raise OptimizeError(f"COG conversion would need ~{plan.memory >> 20} MiB")
         if plan.disk > shutil.disk_usage(workdir).free:
@@ -237,6 +244,7 @@ def _cog_plan(src: Any) -> _Plan:
         retile=retile,
         cache=cache,
         memory=cache + swath + COG_FIXED_MEMORY,
+        decoded=pixels,
         # Worst cases: the re-tiled copy and the COG as large as the decoded pixels.
         disk=(pixels if retile else 0) + pixels + overviews,
         seconds=pixels / 2**30 * COG_SECONDS_PER_GIB,

@@ -21,6 +21,7 @@ from chalicelib.pipeline.budget import (
     INSPECT_CAP_SECONDS,
     MIN_INSPECT_SECONDS,
     MIN_OPTIMIZE_SECONDS,
+    OPTIMIZE_CAP_SECONDS,
     Budget,
     OutOfTime,
     store_reserve_seconds,
@@ -75,8 +76,9 @@ def _inspect_with(inspection: Any, job: Budget) -> Any:
 
 
 def _optimize(path: str, found: Any, workdir: str, job: Budget) -> Any:
-    """The optimized variant, or None (not worth it, no time left for it, or optimization
-    failed: the original stays the download and the map is still ready)."""
+    """The optimized variant, or None (not worth it, no time left for it within
+    OPTIMIZE_CAP_SECONDS, or optimization failed: the original stays the download and the map
+    is still ready)."""
     try:
         from chalicelib.pipeline.optimize import OptimizeError, optimize
     except ImportError:  # the optimizer's libraries are not in this deployment package
@@ -87,7 +89,7 @@ def _optimize(path: str, found: Any, workdir: str, job: Budget) -> Any:
     if job.remaining() - reserve < MIN_OPTIMIZE_SECONDS:
         logs.log("optimize_skipped", "warning", error="OutOfTime", reason="too little time left")
         return None
-    deadline = job.deadline - reserve
+    deadline = min(job.deadline - reserve, time.monotonic() + OPTIMIZE_CAP_SECONDS)
     try:
         return optimize(path, found, workdir, deadline=deadline)
     except (OptimizeError, ImportError) as exc:
