@@ -118,9 +118,10 @@ def test_a_fresh_small_upload_waits_for_its_file_without_advising_to_delete(
         upload_in_app(page, path)
         page.wait_for_url(re.compile(r"/maps/[0-9a-f-]{36}$"))
         note = page.locator(".unfinished-upload")
-        expect(note).to_contain_text(
-            "Waiting for the file to arrive. If its upload was interrupted it cannot resume: "
-            "upload the file again (this unfinished map is removed automatically when it expires)."
+        # This tab sent the whole file: it arrived (never "interrupted"; see
+        # test_web_review_links for a map whose upload this tab did not send).
+        expect(note).to_have_text(
+            "The file has arrived. It is being registered; processing starts in a moment."
         )
         expect(note).to_have_count(0, timeout=60_000)  # S3's event came: the note goes
         map_id = page.url.rsplit("/", 1)[1]
@@ -128,6 +129,7 @@ def test_a_fresh_small_upload_waits_for_its_file_without_advising_to_delete(
         notes = page.evaluate("() => window.__notes")
         assert notes and all("delete" not in text.lower() for text in notes), notes
         assert all("Upload not finished" not in text for text in notes), notes
+        assert all("interrupted" not in text for text in notes), notes
         assert errors == []
     finally:
         context.close()

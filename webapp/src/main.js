@@ -12,8 +12,9 @@ import { beforeSignOutElsewhere, changedElsewhere, session } from "./session.js"
 import { stopUploads, uploadRunning } from "./uploads.js";
 import { accountView } from "./views/account.js";
 import { adminView } from "./views/admin.js";
-import { browseView } from "./views/browse.js";
+import { browseLink, browseView } from "./views/browse.js";
 import { mapPageView } from "./views/map-page.js";
+import { signInHref, signInLink } from "./views/guards.js";
 import { mineView } from "./views/mine.js";
 import { notFoundView } from "./views/not-found.js";
 import { signInView } from "./views/sign-in.js";
@@ -42,9 +43,12 @@ function navLink(path, label) {
 
 function renderChrome() {
   const me = session.me();
-  const items = [navLink("", "Browse")];
+  const items = [browseLink("Browse", { "aria-current": router.appPath() === "" ? "page" : null })];
   if (session.token()) {
-    items.push(navLink("mine", "My maps"), navLink("upload", "Upload"));
+    items.push(navLink("mine", "My maps"));
+    // A member whose subscription ended cannot upload: no link to a form they cannot use
+    // (the banner below says why and what to do).
+    if (!me || me.active) items.push(navLink("upload", "Upload"));
     if (session.isAdmin()) items.push(navLink("admin", "Admin"));
     items.push(navLink("account", me ? me.username : "Account"));
     items.push(
@@ -56,7 +60,7 @@ function renderChrome() {
       }),
     );
   } else {
-    items.push(navLink("sign-in", "Sign in"));
+    items.push(signInLink("Sign in", { "aria-current": router.appPath() === "sign-in" ? "page" : null }));
   }
   replace(nav, h("ul", {}, items.map((item) => h("li", {}, item))));
   const banners = [];
@@ -87,7 +91,7 @@ function rendered(path) {
 function signInAgain(started) {
   const path = router.appPath();
   if (path === "sign-in") return started ? router.refresh() : null;
-  const target = `sign-in?next=${encodeURIComponent(`${path || "./"}${window.location.search}`)}`;
+  const target = signInHref();
   if (started) return router.navigate(target, { guard: false });
   history.replaceState({}, "", new URL(target, document.baseURI).href); // before the first render
   return null;

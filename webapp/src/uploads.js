@@ -15,6 +15,32 @@ const running = new Set(); // {stop}: the uploads in progress in this tab
 /** Whether an upload is in progress in this tab. */
 export const uploadRunning = () => running.size > 0;
 
+// The maps whose bytes this tab finished sending (sessionStorage: kept across a reload of the
+// tab): until S3's event registers the file such a map still awaits its upload, and its page
+// must not suggest the upload was interrupted.
+const FINISHED = "mapstock.uploaded";
+const FINISHED_KEPT = 50;
+
+function finishedIds() {
+  try {
+    const ids = JSON.parse(sessionStorage.getItem(FINISHED) ?? "[]");
+    return Array.isArray(ids) ? ids : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberFinished(mapId) {
+  try {
+    sessionStorage.setItem(FINISHED, JSON.stringify([...finishedIds().filter((id) => id !== mapId), mapId].slice(-FINISHED_KEPT)));
+  } catch {
+    // storage refused: the map's page falls back to the cautious wording
+  }
+}
+
+/** Whether this tab sent every byte of map `mapId`'s file (the storage accepted it). */
+export const uploadFinishedHere = (mapId) => finishedIds().includes(mapId);
+
 /**
  * Stop every upload in progress and remove its unfinished map, while the token still works
  * (before a sign-out: afterwards the DELETE would be refused and leave an orphan map).
@@ -52,7 +78,9 @@ export async function uploadFile(file, fields, { signal, ...options } = {}) {
   running.add(upload);
   try {
     finished = send(file, fields, upload, { ...options, signal: inner.signal });
-    return await finished;
+    const doc = await finished;
+    rememberFinished(upload.mapId ?? doc.id);
+    return doc;
   } finally {
     running.delete(upload);
     signal?.removeEventListener("abort", forward);

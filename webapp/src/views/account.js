@@ -5,7 +5,7 @@ import { session } from "../session.js";
 import { signInRequired } from "./guards.js";
 
 export async function accountView() {
-  if (!session.token()) return signInRequired("account", "Your account");
+  if (!session.token()) return signInRequired("Your account");
   const me = (await session.refresh()) ?? session.me();
   const row = (label, value) => h("div", { class: "fact" }, h("dt", { text: label }), h("dd", { text: value }));
   const subscription = me.active_until

@@ -20,7 +20,7 @@ const dateOnly = (iso) => (iso ? String(iso).slice(0, 10) : "");
 const endsNow = (date) => date === null || Date.parse(`${date}T00:00:00Z`) <= Date.now();
 
 export async function adminView() {
-  if (!session.token()) return signInRequired("admin", "Users");
+  if (!session.token()) return signInRequired("Users");
   if (!session.isAdmin()) {
     return { title: "Users", node: h("section", {}, h("h1", { text: "Users" }), h("p", { text: "Only administrators manage users." })) };
   }

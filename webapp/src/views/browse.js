@@ -12,6 +12,36 @@ import { mapCard, thumbnailLoader } from "./cards.js";
 
 const PAGE = 100;
 const DEBOUNCE_MS = 350;
+const LAST_BROWSE = "mapstock.browse"; // sessionStorage: this tab's last browse query
+
+/** The browse page as this tab last showed it (search, filters, map view), else plain "./". */
+export function lastBrowseHref() {
+  let search = null;
+  try {
+    search = sessionStorage.getItem(LAST_BROWSE);
+  } catch {
+    // storage refused (privacy settings): plain browse
+  }
+  return search && search.startsWith("?") ? `./${search}` : "./";
+}
+
+function rememberBrowse(search) {
+  try {
+    sessionStorage.setItem(LAST_BROWSE, search);
+  } catch {
+    // storage refused: the Browse links lead to plain browse
+  }
+}
+
+/** A link back to this tab's last browse page; its href is renewed when it is used (browse
+ * keeps its URL up to date by replaceState, after the link was made). */
+export function browseLink(text, attrs = {}) {
+  const link = h("a", { ...attrs, href: lastBrowseHref(), text });
+  const renew = () => link.setAttribute("href", lastBrowseHref());
+  // "click" runs before the router's document listener reads the href (the event bubbles).
+  for (const type of ["pointerenter", "pointerdown", "focus", "click"]) link.addEventListener(type, renew);
+  return link;
+}
 
 export async function browseView(params, search) {
   const state = {
@@ -30,6 +60,7 @@ export async function browseView(params, search) {
   let typingTimer = null;
   let destroyed = false;
   const thumbnails = thumbnailLoader();
+  rememberBrowse(window.location.search);
 
   const searchInput = h("input", { type: "search", name: "q", value: state.q, autocomplete: "off", spellcheck: "false" });
   const formatSelect = select([["", "Any format"], ...FORMATS], state.format, { name: "format" });
@@ -93,6 +124,7 @@ export async function browseView(params, search) {
     const url = new URL(document.baseURI);
     url.search = q;
     history.replaceState(history.state, "", url.href);
+    rememberBrowse(q);
   }
 
   function reload() {

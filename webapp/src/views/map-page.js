@@ -8,6 +8,9 @@ import { announce } from "../live.js";
 import { createFootprintMap } from "../map.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
+import { uploadFinishedHere } from "../uploads.js";
+import { browseLink } from "./browse.js";
+import { signInLink } from "./guards.js";
 
 const POLL_MS = [1000, 1000, 2000, 2000, 3000, 5000];
 
@@ -39,7 +42,7 @@ async function loadMapPage(params) {
   const footprint = h("section", { class: "footprint", "aria-labelledby": "footprint-title", hidden: true }, h("h2", { id: "footprint-title", text: "Footprint" }), footprintPane);
   replace(
     node,
-    h("p", { class: "crumbs" }, h("a", { href: "./", text: "Browse" })),
+    h("p", { class: "crumbs" }, browseLink("Browse")),
     heading,
     description,
     statusBox,
@@ -315,11 +318,16 @@ const unfinishedNotes = new Map(); // map id -> its note, made once (the status 
 /** For the owner of a map awaiting its upload: how to finish it (a multipart upload resumes
  * from the Upload page until it expires; a single-request one cannot, but right after it
  * succeeded the map also waits here until S3's event registers the file: so never advise
- * deleting it). */
+ * deleting it, and when this tab sent the file, say it arrived). */
 function unfinishedUpload(map) {
   if (unfinishedNotes.has(map.id)) return unfinishedNotes.get(map.id);
   const note = h("p", { class: "unfinished-upload" }); // filled once the API says which case
   unfinishedNotes.set(map.id, note);
+  if (uploadFinishedHere(map.id)) {
+    // This tab sent the whole file: it is in storage, only its registration is to come.
+    note.append(h("strong", { text: "The file has arrived." }), " It is being registered; processing starts in a moment.");
+    return note;
+  }
   api(`v1/maps/${encodeURIComponent(map.id)}/upload`)
     .then((upload) => {
       note.append(
@@ -456,8 +464,8 @@ function notFound() {
       {},
       h("h1", { text: "Map not found" }),
       h("p", { text: "This map does not exist, or it is not shared with you." }),
-      session.token() ? null : h("p", {}, h("a", { href: "sign-in", text: "Sign in" }), " to see maps shared with members."),
-      h("p", {}, h("a", { href: "./", text: "Browse maps" })),
+      session.token() ? null : h("p", {}, signInLink(), " to see maps shared with members."),
+      h("p", {}, browseLink("Browse maps")),
     ),
   };
 }

@@ -43,7 +43,7 @@ async function showUnfinished(box) {
 }
 
 export async function uploadView() {
-  if (!session.token()) return signInRequired("upload", "Upload a map");
+  if (!session.token()) return signInRequired("Upload a map");
   const me = session.me() ?? (await session.refresh());
   // `accept` narrows the picker to the formats' usual extensions (its "All files" choice, and
   // a drop, still take any file: the server decides the format from the content).
@@ -162,7 +162,17 @@ export async function uploadView() {
   );
   const node = h("section", { class: "upload-page" }, h("h1", { text: "Upload a map" }));
   if (!me?.active) {
-    node.append(h("p", { class: "banner warning", text: "Uploading needs an active subscription; yours has ended." }));
+    // No form they cannot use: what happened and who can change it.
+    node.append(
+      h(
+        "div",
+        { class: "card upload-closed", "data-upload": "closed" },
+        h("h2", { text: "Uploading needs an active subscription" }),
+        h("p", { text: `Your subscription ended${me?.active_until ? ` on ${formatDate(me.active_until, false)}` : ""}, so you cannot upload maps. Ask an administrator to renew it.` }),
+        h("p", {}, "Your maps stay where they are: ", h("a", { href: "mine", text: "My maps" }), "."),
+      ),
+    );
+    return { title: "Upload a map", node };
   }
   node.append(unfinished, form);
   await showUnfinished(unfinished);
