@@ -3,6 +3,7 @@
 import { api, query } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { FINAL_STATUSES, STATUS_TEXT } from "../format.js";
+import { loadFailure } from "../problems.js";
 import { session } from "../session.js";
 import { mapCard, thumbnailLoader } from "./cards.js";
 import { signInRequired } from "./guards.js";
@@ -16,7 +17,8 @@ export async function mineView(params, search) {
   const statusSelect = select([["", "Any status"], ...Object.entries(STATUS_TEXT)], search.get("status") ?? "", { name: "status" });
   const list = h("ol", { class: "map-list", "aria-label": "My maps" });
   const count = h("p", { class: "count", role: "status" });
-  const error = h("p", { class: "error", role: "alert", hidden: true });
+  let lastLoad = false; // whether the last load appended: what Retry repeats
+  const error = loadFailure(() => load(lastLoad));
   const more = h("button", { type: "button", class: "secondary", text: "Load more", hidden: true, onclick: () => load(true) });
   let items = [];
   let cursor = null;
@@ -25,7 +27,8 @@ export async function mineView(params, search) {
 
   async function load(append) {
     clearTimeout(timer);
-    error.hidden = true;
+    lastLoad = append;
+    error.clear();
     try {
       const page = await api(`v1/maps${query({ owner: "me", limit: PAGE, status: statusSelect.value, cursor: append ? cursor : "" })}`);
       if (destroyed) return;
@@ -40,8 +43,7 @@ export async function mineView(params, search) {
       if (!append && items.some((m) => !FINAL_STATUSES.has(m.status))) timer = setTimeout(() => load(false), REFRESH_MS);
     } catch (err) {
       if (destroyed) return;
-      error.textContent = err.describe ? err.describe() : String(err);
-      error.hidden = false;
+      error.show(err);
     }
   }
   statusSelect.addEventListener("change", () => load(false));
@@ -52,7 +54,7 @@ export async function mineView(params, search) {
     h("div", { class: "row spread" }, h("h1", { text: "My maps" }), session.active() ? h("a", { class: "button primary", href: "upload", text: "Upload a map" }) : null),
     h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, field("Status", statusSelect)),
     count,
-    error,
+    error.node,
     list,
     more,
   );
