@@ -291,14 +291,16 @@ def test_nearby_maps_cluster_and_stacked_ones_are_picked_from_a_list(
         page = watched.page
         page.goto(f"./?q={word}")  # the whole world: no view filter
         expect(page.locator(".count")).to_have_text("10 maps")
+        # Drawn (SwiftShader is slow on a loaded machine: the long waits are for it).
+        expect(page.locator(".map-pane")).to_have_attribute("data-footprints", "10", timeout=30_000)
         # The eight maps near Zurich and Chur are one cluster at world zoom, with its count.
         cluster = page.get_by_role("button", name="8 maps here: zoom in")
-        expect(cluster).to_have_text("8")
+        expect(cluster).to_have_text("8", timeout=15_000)
         screenshot(page, "clusters-world")
         zoom = page.evaluate("() => window.__mapstock.map.map.getZoom()")
         cluster.click()
         stacked = page.get_by_role("button", name="6 maps here: zoom in")
-        expect(stacked).to_be_visible()
+        expect(stacked).to_be_visible(timeout=15_000)
         expect(page.get_by_role("button", name="2 maps here: zoom in")).to_be_visible()
         assert page.evaluate("() => window.__mapstock.map.map.getZoom()") > zoom + 2
         screenshot(page, "clusters-zoomed")
