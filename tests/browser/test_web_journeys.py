@@ -137,6 +137,8 @@ def test_member_signs_in_sees_my_maps_and_shares_a_map(world: World, browser: An
         screenshot(page, "map-page", full_page=True)
 
         page.get_by_label("Visibility").select_option("public")
+        page.get_by_role("button", name="Save", exact=True).click()  # visibility waits for Save
+        page.get_by_role("dialog").get_by_role("button", name="Make public").click()
         expect(facts.locator(".fact", has_text="Visibility")).to_contain_text("Public")
         assert world.get(alps["id"], world.member)["visibility"] == "public"
 
@@ -449,7 +451,8 @@ def test_an_ended_session_sends_the_member_to_sign_in_and_back(world: World, bro
         expect(page.get_by_role("heading", name="Fell paths")).to_be_visible()
         revoked = world.stack.cli("user", "update", name, "--password-stdin", password=PASSWORD)
         assert revoked.returncode == 0, revoked.stderr
-        page.get_by_label("Visibility").select_option("public")
+        page.get_by_label("Title").fill("Fell paths, renamed")
+        page.get_by_role("button", name="Save", exact=True).click()
         expect(page).to_have_url(f"{world.url}/sign-in?next=maps%2F{map_id}")
         expect(page.get_by_role("heading", name="Sign in")).to_be_focused()
         assert_accessible(page, "sign in after the session ended")

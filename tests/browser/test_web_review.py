@@ -142,23 +142,26 @@ def test_manage_errors_show_next_to_their_control_and_clear_on_success(
         page.get_by_label("Description").fill("line one\nline two")
         save = page.get_by_role("button", name="Save")
         save.click()
-        problem = page.locator(".edit .error")
-        expect(problem).to_contain_text("title")
+        # The API names the title: its message is at the title, which is marked invalid.
+        problem = page.locator(".field", has=title).locator(".error")
+        expect(problem).to_contain_text("bidi")
         expect(problem).to_have_attribute("role", "alert")
-        assert problem.get_attribute("id") in (save.get_attribute("aria-describedby") or "")
-        # Next to Save and on screen, not at the top of the page.
+        expect(title).to_have_attribute("aria-invalid", "true")
+        assert problem.get_attribute("id") in (title.get_attribute("aria-describedby") or "")
+        # Next to the field and on screen, not at the top of the page.
         expect(problem).to_be_in_viewport()
-        error_box, save_box = problem.bounding_box(), save.bounding_box()
-        assert error_box and save_box and 0 <= error_box["y"] - save_box["y"] < 120
+        error_box, title_box = problem.bounding_box(), title.bounding_box()
+        assert error_box and title_box and 0 <= error_box["y"] - title_box["y"] < 120
         expect(page.locator(".map-page > .error")).to_be_hidden()
         expect(title).to_have_value(hidden)  # what was typed is kept
         title.fill("Pond at dawn")
         save.click()
         expect(page.locator(".saved")).to_have_text("Saved.")
         expect(problem).to_be_hidden()
+        expect(title).not_to_have_attribute("aria-invalid", "true")
         expect(page.locator(".description")).to_have_text("line one\nline two")
 
-        # The visibility select: a refusal shows beside it (the API is made to refuse once).
+        # A refusal naming no field (the API is made to refuse once) shows beside Save.
         def refuse(route: Any) -> None:
             if route.request.method != "PATCH":
                 route.fallback()
@@ -171,13 +174,15 @@ def test_manage_errors_show_next_to_their_control_and_clear_on_success(
 
         page.route(re.compile(r".*/v1/maps/[^/?]+$"), refuse)
         select = page.get_by_label("Visibility")
-        select.select_option("public")
-        wrong = page.locator(".owner-tools .field .error")
-        expect(wrong).to_contain_text("Try again later.")
-        assert wrong.get_attribute("id") in (select.get_attribute("aria-describedby") or "")
-        expect(select).to_have_value("private")  # what the map still is
-        page.unroute(re.compile(r".*/v1/maps/[^/?]+$"))
         select.select_option("members")
+        save.click()
+        wrong = page.locator(".edit > .error")
+        expect(wrong).to_have_text("Try again later.")  # a 4xx: no request id
+        assert wrong.get_attribute("id") in (save.get_attribute("aria-describedby") or "")
+        expect(select).to_have_value("members")  # what was chosen is kept, for another try
+        expect(page.locator(".fact", has_text="Visibility").locator("dd")).to_have_text("Private")
+        page.unroute(re.compile(r".*/v1/maps/[^/?]+$"))
+        save.click()
         expect(page.locator(".fact", has_text="Visibility").locator("dd")).to_have_text("Members")
         expect(wrong).to_be_hidden()
         assert_accessible(page, "map page after errors")

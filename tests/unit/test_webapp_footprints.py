@@ -30,7 +30,8 @@ def _footprints(boxes: dict[str, list[float]]) -> dict[str, list[dict[str, Any]]
         check=True,
     )
     by_map: dict[str, list[dict[str, Any]]] = {}
-    for feature in json.loads(out.stdout)["features"]:
+    drawn = json.loads(out.stdout)  # polygons, then the (clustered) points
+    for feature in drawn["polygons"]["features"] + drawn["points"]["features"]:
         by_map.setdefault(feature["id"], []).append(feature["geometry"])
     return by_map
 

@@ -4,6 +4,9 @@
 // URL, never logged.
 import { session } from "./session.js";
 
+/** What a 5xx says (a gateway's "Internal server error", an HTML page: no help to a reader). */
+export const SERVICE_PROBLEM = "The service had a problem; try again in a moment.";
+
 export class ApiError extends Error {
   constructor(status, code, message, requestId) {
     super(message);
@@ -13,9 +16,11 @@ export class ApiError extends Error {
     this.requestId = requestId;
   }
 
-  /** One line for the reader: the API's message and, for support, the request id. */
+  /** One line for the reader: a 4xx's message as the API words it (the reader's to fix: no
+   * request id); a 5xx in plain words, with the request id for support. */
   describe() {
-    return this.requestId ? `${this.message} (request ${this.requestId})` : this.message;
+    if (this.status < 500) return this.message;
+    return this.requestId ? `${SERVICE_PROBLEM} (request ${this.requestId})` : SERVICE_PROBLEM;
   }
 }
 

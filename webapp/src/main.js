@@ -36,9 +36,9 @@ let notice = null;
 const notices = h("div", { class: "notices" });
 const main = h("main", { id: "main", tabindex: "-1" });
 
-function navLink(path, label) {
+function navLink(path, label, name = null) {
   const current = router.appPath() === path;
-  return h("a", { href: path || "./", "aria-current": current ? "page" : null, text: label });
+  return h("a", { href: path || "./", "aria-current": current ? "page" : null, "aria-label": name, text: label });
 }
 
 function renderChrome() {
@@ -50,7 +50,8 @@ function renderChrome() {
     // (the banner below says why and what to do).
     if (!me || me.active) items.push(navLink("upload", "Upload"));
     if (session.isAdmin()) items.push(navLink("admin", "Admin"));
-    items.push(navLink("account", me ? me.username : "Account"));
+    // Named for what it leads to, not just whose it is ("alice" alone says nothing).
+    items.push(navLink("account", me ? me.username : "Account", me ? `Account: ${me.username}` : null));
     items.push(
       h("button", {
         type: "button",

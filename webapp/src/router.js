@@ -1,5 +1,7 @@
 // Client-side routes on the history API. Paths are relative to the page's <base> (the app's
 // root, "/" locally, "/api/" under an API Gateway stage), so the same code runs under both.
+import { failurePage } from "./problems.js";
+
 const routes = [];
 let outlet = null;
 let current = null; // {cleanup} of the view on screen
@@ -41,7 +43,7 @@ export function appPath() {
 export async function navigate(path, { replace = false, guard = true } = {}) {
   const url = new URL(path, document.baseURI);
   if (url.href === window.location.href && !replace) return render(false);
-  if (guard && !(await hooks.mayLeave())) return undefined;
+  if (guard && !(await mayLeave())) return undefined;
   history[replace ? "replaceState" : "pushState"]({}, "", url.href);
   return render(true);
 }
@@ -52,9 +54,15 @@ export function refresh() {
 }
 
 /** `fn()` resolves to false to keep the reader on the page before an in-app navigation
- * (a link, navigate(), Back/Forward): e.g. while an upload runs, which leaving would stop. */
+ * (a link, navigate(), Back/Forward): e.g. while an upload runs, which leaving would stop.
+ * A view may add its own: its `mayLeave()` (unsaved edits) is asked first. */
 export function guardLeaving(fn) {
   hooks.mayLeave = fn;
+}
+
+async function mayLeave() {
+  if (current?.mayLeave && !(await current.mayLeave())) return false;
+  return hooks.mayLeave();
 }
 
 /** Called after each render with the view (tests and the shell's nav use it). */
@@ -106,15 +114,9 @@ async function render(moveFocus) {
   hooks.rendered(path, view);
 }
 
+/** A view that failed to load: the plain sentence and a Retry that renders it again. */
 function errorView(err) {
-  const node = document.createElement("section");
-  const heading = document.createElement("h1");
-  heading.textContent = "Something went wrong";
-  const text = document.createElement("p");
-  text.setAttribute("role", "alert");
-  text.textContent = err?.describe ? err.describe() : String(err?.message ?? err);
-  node.append(heading, text);
-  return { title: "Error", node };
+  return failurePage(err, () => render(false));
 }
 
 function isAppLink(anchor, event) {
@@ -138,7 +140,7 @@ export function start(el) {
     event.preventDefault();
     const url = new URL(anchor.href, document.baseURI);
     if (url.href === window.location.href) return;
-    if (!(await hooks.mayLeave())) return;
+    if (!(await mayLeave())) return;
     history.pushState({}, "", url.href);
     render(true);
   });
@@ -146,7 +148,7 @@ export function start(el) {
   window.addEventListener("popstate", async () => {
     // The URL has already changed: if the reader stays, the page's URL is put back (as a new
     // entry: the entry Back/Forward went to stays in the history).
-    if (window.location.href !== shown.href && !(await hooks.mayLeave())) {
+    if (window.location.href !== shown.href && !(await mayLeave())) {
       history.pushState(shown.state, "", shown.href);
       return;
     }

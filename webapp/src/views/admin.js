@@ -1,9 +1,10 @@
 // Admin: every user, create one, change a user's role or subscription (v1/users).
-import { api, ApiError } from "../api.js";
+import { api } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { formatDate } from "../format.js";
 import { confirmDialog } from "../confirm.js";
 import { announce } from "../live.js";
+import { controlError, errorText, formErrors, loadFailure } from "../problems.js";
 import { session } from "../session.js";
 import { signInRequired } from "./guards.js";
 
@@ -27,7 +28,7 @@ export async function adminView() {
   const error = h("p", { class: "error", role: "alert", hidden: true });
   const tbody = h("tbody");
   const fail = (err) => {
-    error.textContent = err instanceof ApiError ? err.describe() : String(err.message ?? err);
+    error.textContent = errorText(err);
     error.hidden = false;
   };
 
@@ -132,12 +133,14 @@ export async function adminView() {
     return row;
   }
 
+  const loading = loadFailure(() => loadUsers());
   async function loadUsers() {
+    loading.clear();
     try {
       const doc = await api("v1/users");
       replace(tbody, doc.items.map(userRow));
     } catch (err) {
-      fail(err);
+      loading.show(err);
     }
   }
 
@@ -146,13 +149,15 @@ export async function adminView() {
   const role = select(ROLES, "member", { name: "role" });
   const until = h("input", { type: "date", name: "active_until" });
   const created = h("p", { class: "saved", role: "status" });
+  const createButton = h("button", { type: "submit", class: "primary", text: "Create user" });
+  const createProblem = controlError(createButton);
   const form = h(
     "form",
     {
       class: "card",
       onsubmit: async (event) => {
         event.preventDefault();
-        error.hidden = true;
+        problems.clear();
         created.textContent = "";
         try {
           const user = await api("v1/users", {
@@ -163,15 +168,17 @@ export async function adminView() {
           form.reset();
           await loadUsers();
         } catch (err) {
-          fail(err);
+          problems.show(err); // "password: …" next to Password, anything else under the button
         }
       },
     },
     h("h2", { text: "Create a user" }),
     h("div", { class: "grid" }, field("Username", username), field("Password", password), field("Role", role), field("Subscription ends", until, "Leave empty for no subscription.")),
-    h("button", { type: "submit", class: "primary", text: "Create user" }),
+    createButton,
+    createProblem.node,
     created,
   );
+  const problems = formErrors({ username, password, role, active_until: until }, createProblem);
   await loadUsers();
   const node = h(
     "section",
@@ -179,6 +186,7 @@ export async function adminView() {
     h("h1", { text: "Users" }),
     error,
     form,
+    loading.node,
     h(
       "div",
       { class: "table-wrap", role: "region", "aria-label": "Users", tabindex: "0" },

@@ -6,6 +6,7 @@ import { api, query } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { FORMATS, VISIBILITIES } from "../format.js";
 import { announce } from "../live.js";
+import { loadFailure } from "../problems.js";
 import { createFootprintMap, parseView } from "../map.js";
 import { session } from "../session.js";
 import { mapCard, thumbnailLoader } from "./cards.js";
@@ -85,14 +86,15 @@ export async function browseView(params, search) {
   );
   const list = h("ol", { class: "map-list", "aria-label": "Maps" });
   const more = h("button", { type: "button", class: "secondary", text: "Load more", hidden: true, onclick: () => load(true) });
-  const errorBox = h("p", { class: "error", role: "alert", hidden: true });
+  let lastLoad = false; // whether the last load appended: what Retry repeats
+  const failure = loadFailure(() => load(lastLoad));
   const mapPane = h("div", { class: "map-pane", role: "region", "aria-label": "Footprints map" });
   const node = h(
     "section",
     { class: "browse" },
     h("h1", { class: "visually-hidden-lg", text: "Browse maps" }),
     form,
-    h("div", { class: "browse-body" }, mapPane, h("div", { class: "list-pane" }, count, viewNote, errorBox, list, more)),
+    h("div", { class: "browse-body" }, mapPane, h("div", { class: "list-pane" }, count, viewNote, failure.node, list, more)),
   );
 
   searchInput.addEventListener("input", () => {
@@ -140,7 +142,8 @@ export async function browseView(params, search) {
     state.request?.abort();
     const controller = new AbortController();
     state.request = controller;
-    errorBox.hidden = true;
+    lastLoad = append;
+    failure.clear();
     more.disabled = true;
     // What is on screen is not the answer yet: said (count, aria-busy) and shown (dimmed).
     list.setAttribute("aria-busy", "true");
@@ -161,8 +164,7 @@ export async function browseView(params, search) {
       page = await api(`v1/maps${query(params)}`, { signal: controller.signal });
     } catch (err) {
       if (err.name === "AbortError" || destroyed) return;
-      errorBox.textContent = err.describe ? err.describe() : String(err);
-      errorBox.hidden = false;
+      failure.show(err);
       more.disabled = false;
       list.removeAttribute("aria-busy");
       if (!append) count.textContent = "";

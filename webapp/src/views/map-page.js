@@ -2,10 +2,12 @@
 // while processing, the reason when rejected or failed, downloads, and for its owner (or an
 // admin): visibility, title and description, delete with confirmation.
 import { api, ApiError, download, previewUrl } from "../api.js";
-import { field, h, replace, select, uid } from "../dom.js";
+import { field, h, replace, select } from "../dom.js";
 import { FINAL_STATUSES, formatBytes, formatDate, formatName, mapName, STATUS_TEXT, VISIBILITIES, visibilityName } from "../format.js";
+import { confirmDialog } from "../confirm.js";
 import { announce } from "../live.js";
 import { createFootprintMap } from "../map.js";
+import { controlError, errorText, failurePage, formErrors } from "../problems.js";
 import { navigate } from "../router.js";
 import { session } from "../session.js";
 import { uploadFinishedHere } from "../uploads.js";
@@ -29,6 +31,7 @@ async function loadMapPage(params) {
   let attached = false; // MapLibre needs its container on the page (sized) to start
   let footprintMap = null;
   let footprintStarted = false;
+  let unsaved = () => false; // the owner's form has edits not saved yet
   const node = h("article", { class: "map-page" });
   const heading = h("h1", { dir: "auto", text: mapName(map) });
   const statusBox = h("div", { class: "status-box", role: "status", "aria-live": "polite" });
@@ -83,7 +86,7 @@ async function loadMapPage(params) {
       return;
     }
     const img = h("img", { alt: `Preview of ${mapName(map)}`, width: map.preview.width, height: map.preview.height });
-    replace(previewBox, img, h("figcaption", { text: `Preview, ${map.preview.width} × ${map.preview.height} px` }));
+    replace(previewBox, img, h("figcaption", { text: previewCaption(map) }));
     try {
       img.src = await previewUrl(map.id);
     } catch (err) {
@@ -150,7 +153,7 @@ async function loadMapPage(params) {
     const hasOptimized = Boolean(map.variants?.optimized);
     const primary = h("button", { type: "button", class: "primary", text: "Download" });
     const original = hasOptimized ? h("button", { type: "button", class: "secondary", text: "Download original" }) : null;
-    const problem = controlError(primary, original);
+    const problem = controlError([primary, original]);
     const go = (variant) => async (event) => {
       event.target.disabled = true;
       try {
@@ -186,54 +189,66 @@ async function loadMapPage(params) {
       replace(owner);
       return;
     }
+    // Visibility is saved with the title and description, by Save: a select stepped through
+    // with the arrow keys must not publish the map on the way.
     const visibility = select(VISIBILITIES, map.visibility, { name: "visibility" });
-    const visibilityField = field("Visibility", visibility, "Private: only you. Members: every active member. Public: everyone, guests included.");
-    const visibilityProblem = controlError(visibility);
-    visibilityField.append(visibilityProblem.node);
-    visibility.addEventListener("change", async () => {
-      visibility.disabled = true;
-      try {
-        map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { visibility: visibility.value } });
-        visibilityProblem.clear();
-        announce(`Visibility changed to ${visibilityName(map.visibility)}.`);
-        renderFacts();
-      } catch (err) {
-        visibility.value = map.visibility; // what the map still is
-        visibilityProblem.show(err);
-      } finally {
-        visibility.disabled = false;
-      }
-    });
     const title = h("input", { type: "text", name: "title", value: map.title ?? "", maxlength: 200, dir: "auto" });
     const text = h("textarea", { name: "description", rows: 4, maxlength: 5000, dir: "auto" });
     text.value = map.description ?? "";
     const saved = h("span", { class: "saved", role: "status" });
     const save = h("button", { type: "submit", class: "secondary", text: "Save" });
     const saveProblem = controlError(save);
+    const changes = () => {
+      const out = {};
+      if (visibility.value !== map.visibility) out.visibility = visibility.value;
+      if (title.value !== (map.title ?? "")) out.title = title.value;
+      if (text.value !== (map.description ?? "")) out.description = text.value;
+      return out;
+    };
+    unsaved = () => Object.keys(changes()).length > 0;
     const edit = h(
       "form",
       {
         class: "edit",
+        oninput: () => {
+          saved.textContent = unsaved() ? "Unsaved changes." : "";
+        },
         onsubmit: async (event) => {
           event.preventDefault();
           saved.textContent = "";
+          const patch = changes();
+          if (!Object.keys(patch).length) {
+            saved.textContent = "Nothing to save.";
+            return;
+          }
+          if (patch.visibility === "public" && !(await confirmPublic())) {
+            visibility.focus();
+            return;
+          }
+          save.disabled = true;
           try {
-            map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: { title: title.value, description: text.value } });
-            saveProblem.clear();
+            map = await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "PATCH", json: patch });
+            problems.clear();
             heading.textContent = mapName(map);
             description.textContent = map.description ?? "";
             document.title = `${mapName(map)} · Map Stock`;
+            renderFacts();
             saved.textContent = "Saved.";
+            if (patch.visibility) announce(`Visibility changed to ${visibilityName(map.visibility)}.`);
           } catch (err) {
-            saveProblem.show(err); // the fields keep what was typed
+            problems.show(err); // the fields keep what was chosen and typed
+          } finally {
+            save.disabled = false;
           }
         },
       },
+      field("Visibility", visibility, "Private: only you. Members: every active member. Public: everyone, guests included."),
       field("Title", title),
       field("Description", text),
       h("div", { class: "row" }, save, saved),
       saveProblem.node,
     );
+    const problems = formErrors({ visibility, title, description: text }, saveProblem);
     const dialog = h(
       "dialog",
       { class: "confirm", "aria-labelledby": "delete-title" },
@@ -252,13 +267,14 @@ async function loadMapPage(params) {
       if (dialog.returnValue !== "delete") return;
       try {
         await api(`v1/maps/${encodeURIComponent(map.id)}`, { method: "DELETE" });
+        unsaved = () => false; // nothing left to save
         announce("Map deleted.");
         navigate("mine");
       } catch (err) {
         removeProblem.show(err);
       }
     });
-    replace(owner, h("h2", { id: "owner-tools-title", text: "Manage" }), visibilityField, edit, remove, removeProblem.node, dialog);
+    replace(owner, h("h2", { id: "owner-tools-title", text: "Manage" }), edit, remove, removeProblem.node, dialog);
   }
 
   function render() {
@@ -296,6 +312,13 @@ async function loadMapPage(params) {
     polls += 1;
   }
 
+  // A reload or a closed tab: the browser asks (its own words) while edits are unsaved.
+  function warnBeforeUnload(event) {
+    if (!unsaved()) return;
+    event.preventDefault();
+    event.returnValue = "";
+  }
+
   render();
   schedulePoll();
   return {
@@ -304,13 +327,35 @@ async function loadMapPage(params) {
     ready() {
       attached = true;
       renderFootprint();
+      window.addEventListener("beforeunload", warnBeforeUnload);
+    },
+    /** Unsaved edits: asked before an in-app navigation (the router's leave guard). */
+    mayLeave() {
+      if (!unsaved()) return true;
+      return confirmDialog({
+        question: "Leave without saving?",
+        text: "Your changes to this map's visibility, title or description are not saved.",
+        yes: "Leave without saving",
+        no: "Stay",
+      });
     },
     cleanup() {
+      window.removeEventListener("beforeunload", warnBeforeUnload);
       destroyed = true;
       clearTimeout(pollTimer);
       footprintMap?.destroy();
     },
   };
+}
+
+/** Resolves to true when the owner confirms that everyone, guests included, may see the map. */
+function confirmPublic() {
+  return confirmDialog({
+    question: "Make this map public?",
+    text: "Everyone will see and download it, guests without an account included.",
+    yes: "Make public",
+    no: "Cancel",
+  });
 }
 
 const unfinishedNotes = new Map(); // map id -> its note, made once (the status re-renders)
@@ -356,27 +401,34 @@ function unfinishedUpload(map) {
  */
 export async function mapPageView(params, search) {
   const heading = h("h1", { text: "Loading map…" });
-  const node = h("section", { class: "loading-page", "aria-busy": "true" }, heading, h("p", { class: "loading", text: "Loading…" }));
+  let shown = h("section", { class: "loading-page", "aria-busy": "true" }, heading, h("p", { class: "loading", text: "Loading…" }));
+  const first = shown;
   let view = null;
   let gone = false;
-  loadMapPage(params, search)
-    .catch((err) => ({ title: "Error", node: h("section", {}, h("h1", { text: "Something went wrong" }), h("p", { class: "error", role: "alert", text: errorText(err) })) }))
-    .then((loaded) => {
-      view = loaded;
-      if (gone) return view.cleanup?.();
-      const hadFocus = document.activeElement === heading;
-      node.replaceWith(view.node);
-      document.title = `${view.title} · Map Stock`;
-      const next = view.node.querySelector("h1");
-      if (hadFocus && next) {
-        next.setAttribute("tabindex", "-1");
-        next.focus();
-      }
-      view.ready?.();
-    });
+  // A failure shows a page with Retry, which loads the map again in its place.
+  const load = () =>
+    loadMapPage(params, search)
+      .catch((err) => failurePage(err, load, "The map could not be loaded"))
+      .then((loaded) => {
+        view = loaded;
+        if (gone) return view.cleanup?.();
+        const hadFocus = document.activeElement === heading || shown.contains(document.activeElement);
+        shown.replaceWith(view.node);
+        shown = view.node;
+        document.title = `${view.title} · Map Stock`;
+        const next = view.node.querySelector("h1");
+        if (hadFocus && next) {
+          next.setAttribute("tabindex", "-1");
+          next.focus();
+        }
+        view.ready?.();
+        return undefined;
+      });
+  load();
   return {
     title: "Loading map",
-    node,
+    node: first,
+    mayLeave: () => view?.mayLeave?.() ?? true,
     cleanup() {
       gone = true;
       view?.cleanup?.();
@@ -384,30 +436,17 @@ export async function mapPageView(params, search) {
   };
 }
 
-function errorText(err) {
-  return err instanceof ApiError ? err.describe() : String(err?.message ?? err);
-}
-
-/** An error line for `controls` (their aria-describedby names it), shown next to them. */
-function controlError(...controls) {
-  const node = h("p", { class: "error", id: uid("error"), role: "alert", hidden: true });
-  for (const control of controls) {
-    if (!control) continue;
-    const described = control.getAttribute("aria-describedby");
-    control.setAttribute("aria-describedby", described ? `${described} ${node.id}` : node.id);
-  }
-  return {
-    node,
-    show(err) {
-      node.textContent = errorText(err);
-      node.hidden = false;
-      node.scrollIntoView({ block: "nearest" });
-    },
-    clear() {
-      node.textContent = "";
-      node.hidden = true;
-    },
-  };
+/** "Preview, 256 × 256 px", saying why when its shape differs from the raster's (the preview
+ * is drawn with square ground pixels: a raster of non-square pixels changes shape). */
+function previewCaption(map) {
+  const { width, height } = map.preview;
+  const caption = `Preview, ${width} × ${height} px`;
+  const md = map.metadata ?? {};
+  if (!(md.width > 0 && md.height > 0)) return caption;
+  if (Math.abs(width / height - md.width / md.height) <= 0.02 * (md.width / md.height)) return caption;
+  const unit = crsUnit(md.crs);
+  const square = unit === "°" ? "square degrees" : unit === "m" ? "square metres" : "square ground units";
+  return `${caption} (resampled to ${square})`;
 }
 
 function noPreviewText(status) {

@@ -4,6 +4,7 @@
 import { api, query } from "../api.js";
 import { field, h, replace, select } from "../dom.js";
 import { FINAL_STATUSES, STATUS_TEXT } from "../format.js";
+import { loadFailure } from "../problems.js";
 import { session } from "../session.js";
 import { mapCard, thumbnailLoader } from "./cards.js";
 import { signInRequired } from "./guards.js";
@@ -19,7 +20,8 @@ export async function mineView(params, search) {
   const list = h("ol", { class: "map-list", "aria-label": "My maps" });
   const count = h("p", { class: "count", role: "status" });
   const clearFilter = h("button", { type: "button", class: "link", text: "Show maps of any status", hidden: true, onclick: () => setStatus("") });
-  const error = h("p", { class: "error", role: "alert", hidden: true });
+  let lastLoad = false; // whether the last load appended: what Retry repeats
+  const error = loadFailure(() => load(lastLoad));
   const more = h("button", { type: "button", class: "secondary", text: "Load more", hidden: true, onclick: () => load(true) });
   let items = [];
   let cursor = null;
@@ -42,10 +44,11 @@ export async function mineView(params, search) {
 
   async function load(append) {
     clearTimeout(timer);
+    lastLoad = append;
     request?.abort();
     const controller = new AbortController();
     request = controller;
-    error.hidden = true;
+    error.clear();
     more.disabled = true;
     list.setAttribute("aria-busy", "true");
     const status = statusSelect.value;
@@ -54,8 +57,7 @@ export async function mineView(params, search) {
       page = await api(`v1/maps${query({ owner: "me", limit: PAGE, status, cursor: append ? cursor : "" })}`, { signal: controller.signal });
     } catch (err) {
       if (err.name === "AbortError" || destroyed || controller.signal.aborted) return;
-      error.textContent = err.describe ? err.describe() : String(err);
-      error.hidden = false;
+      error.show(err);
       more.disabled = false;
       list.removeAttribute("aria-busy");
       return;
@@ -93,7 +95,7 @@ export async function mineView(params, search) {
     h("div", { class: "row spread" }, h("h1", { text: "My maps" }), session.active() ? h("a", { class: "button primary", href: "upload", text: "Upload a map" }) : null),
     h("form", { class: "filters", onsubmit: (e) => e.preventDefault() }, field("Status", statusSelect)),
     h("div", { class: "row" }, count, clearFilter),
-    error,
+    error.node,
     list,
     more,
   );
