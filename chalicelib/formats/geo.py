@@ -92,13 +92,21 @@ def epsg_from_wkt(wkt: str) -> int | None:
     return int(code) if code is not None else None
 
 
+_LON_BINS = 3600  # 0.1 degree: longitudes are kept per bin, so gaps are measured exactly
+
+
 class Extent:
-    """Running min/max of x/y pairs; add() raises ValueError on non-finite numbers."""
+    """Running min/max of x/y pairs, and for lon/lat data which longitudes are covered (per
+    0.1-degree bin, so memory stays fixed) to find the shortest covering arc (lonlat_bbox);
+    add() raises ValueError on non-finite numbers."""
 
     def __init__(self) -> None:
         self.minx = self.miny = math.inf
         self.maxx = self.maxy = -math.inf
         self.count = 0
+        self.lon_ok = True  # every x is a longitude (within LONLAT_TOLERANCE of -180..180)
+        self._west = [math.inf] * _LON_BINS  # per bin: the least and greatest longitude
+        self._east = [-math.inf] * _LON_BINS
 
     def add(self, x: float, y: float) -> None:
         """Extend by one point; raises ValueError when x or y is not finite."""
@@ -109,12 +117,63 @@ class Extent:
         self.miny = min(self.miny, y)
         self.maxy = max(self.maxy, y)
         self.count += 1
+        if self.lon_ok:
+            if not -180.0 - LONLAT_TOLERANCE <= x <= 180.0 + LONLAT_TOLERANCE:
+                self.lon_ok = False
+                return
+            lon = min(max(x, -180.0), 180.0)
+            i = min(int((lon + 180.0) * (_LON_BINS / 360.0)), _LON_BINS - 1)
+            if lon < self._west[i]:
+                self._west[i] = lon
+            if lon > self._east[i]:
+                self._east[i] = lon
+
+    def add_array(self, xs: Any, ys: Any) -> None:
+        """Extend by numpy arrays of x and y (a shapefile's or a WKB geometry's points);
+        raises ValueError when one is not finite."""
+        import numpy
+
+        if xs.size == 0:
+            return
+        if not (numpy.isfinite(xs).all() and numpy.isfinite(ys).all()):
+            raise ValueError("non-finite coordinate")
+        self.minx = min(self.minx, float(xs.min()))
+        self.maxx = max(self.maxx, float(xs.max()))
+        self.miny = min(self.miny, float(ys.min()))
+        self.maxy = max(self.maxy, float(ys.max()))
+        self.count += int(xs.size)
+        if not self.lon_ok:
+            return
+        if self.minx < -180.0 - LONLAT_TOLERANCE or self.maxx > 180.0 + LONLAT_TOLERANCE:
+            self.lon_ok = False
+            return
+        lons = numpy.clip(xs, -180.0, 180.0)
+        bins = numpy.minimum(((lons + 180.0) * (_LON_BINS / 360.0)).astype(int), _LON_BINS - 1)
+        west = numpy.full(_LON_BINS, math.inf)
+        east = numpy.full(_LON_BINS, -math.inf)
+        numpy.minimum.at(west, bins, lons)
+        numpy.maximum.at(east, bins, lons)
+        for i in numpy.flatnonzero(numpy.isfinite(west)).tolist():
+            self._west[i] = min(self._west[i], float(west[i]))
+            self._east[i] = max(self._east[i], float(east[i]))
 
     def as_list(self) -> list[float] | None:
         """Return [minx, miny, maxx, maxy] or None when empty; never raises."""
         if self.count == 0:
             return None
         return [self.minx, self.miny, self.maxx, self.maxy]
+
+    def lonlat_bbox(self) -> list[float] | None:
+        """The points as a lon/lat bbox whose longitudes are the shortest arc covering them
+        (lon_cover: west > east across the antimeridian, e.g. for features split at +-180);
+        None when empty or not lon/lat (x or y out of range). Never raises."""
+        if self.count == 0 or not self.lon_ok:
+            return None
+        arcs = [(w, e) for w, e in zip(self._west, self._east, strict=True) if w <= e]
+        span = lon_cover(arcs)
+        if span is None or lonlat_bbox([0.0, self.miny, 0.0, self.maxy]) is None:
+            return None
+        return [span[0], max(self.miny, -90.0), span[1], min(self.maxy, 90.0)]
 
 
 def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
@@ -132,6 +191,15 @@ def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
     if min(miny, maxy) < -lim_y or max(miny, maxy) > lim_y:
         return None
     return [max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)]
+
+
+def declared_lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
+    """A declared lon/lat bbox (a tileset header's bounds) as lonlat_bbox takes it, or with
+    west > east, within -180..180, as one across the antimeridian (RFC 7946 section 5.2);
+    None if invalid. Never raises."""
+    if bbox is not None and len(bbox) == 4 and -180.0 <= bbox[2] < bbox[0] <= 180.0:
+        return wrapped_lonlat_bbox(bbox)
+    return lonlat_bbox(bbox)
 
 
 def _wrap_lon(lon: float) -> float:
