@@ -92,13 +92,21 @@ def epsg_from_wkt(wkt: str) -> int | None:
     return int(code) if code is not None else None
 
 
+_LON_BINS = 3600  # 0.1 degree: longitudes are kept per bin, so gaps are measured exactly
+
+
 class Extent:
-    """Running min/max of x/y pairs; add() raises ValueError on non-finite numbers."""
+    """Running min/max of x/y pairs, and for lon/lat data which longitudes are covered (per
+    0.1-degree bin, so memory stays fixed) to find the shortest covering arc (lonlat_bbox);
+    add() raises ValueError on non-finite numbers."""
 
     def __init__(self) -> None:
         self.minx = self.miny = math.inf
         self.maxx = self.maxy = -math.inf
         self.count = 0
+        self.lon_ok = True  # every x is a longitude (within LONLAT_TOLERANCE of -180..180)
+        self._west = [math.inf] * _LON_BINS  # per bin: the least and greatest longitude
+        self._east = [-math.inf] * _LON_BINS
 
     def add(self, x: float, y: float) -> None:
         """Extend by one point; raises ValueError when x or y is not finite."""
@@ -109,12 +117,63 @@ class Extent:
         self.miny = min(self.miny, y)
         self.maxy = max(self.maxy, y)
         self.count += 1
+        if self.lon_ok:
+            if not -180.0 - LONLAT_TOLERANCE <= x <= 180.0 + LONLAT_TOLERANCE:
+                self.lon_ok = False
+                return
+            lon = min(max(x, -180.0), 180.0)
+            i = min(int((lon + 180.0) * (_LON_BINS / 360.0)), _LON_BINS - 1)
+            if lon < self._west[i]:
+                self._west[i] = lon
+            if lon > self._east[i]:
+                self._east[i] = lon
+
+    def add_array(self, xs: Any, ys: Any) -> None:
+        """Extend by numpy arrays of x and y (a shapefile's or a WKB geometry's points);
+        raises ValueError when one is not finite."""
+        import numpy
+
+        if xs.size == 0:
+            return
+        if not (numpy.isfinite(xs).all() and numpy.isfinite(ys).all()):
+            raise ValueError("non-finite coordinate")
+        self.minx = min(self.minx, float(xs.min()))
+        self.maxx = max(self.maxx, float(xs.max()))
+        self.miny = min(self.miny, float(ys.min()))
+        self.maxy = max(self.maxy, float(ys.max()))
+        self.count += int(xs.size)
+        if not self.lon_ok:
+            return
+        if self.minx < -180.0 - LONLAT_TOLERANCE or self.maxx > 180.0 + LONLAT_TOLERANCE:
+            self.lon_ok = False
+            return
+        lons = numpy.clip(xs, -180.0, 180.0)
+        bins = numpy.minimum(((lons + 180.0) * (_LON_BINS / 360.0)).astype(int), _LON_BINS - 1)
+        west = numpy.full(_LON_BINS, math.inf)
+        east = numpy.full(_LON_BINS, -math.inf)
+        numpy.minimum.at(west, bins, lons)
+        numpy.maximum.at(east, bins, lons)
+        for i in numpy.flatnonzero(numpy.isfinite(west)).tolist():
+            self._west[i] = min(self._west[i], float(west[i]))
+            self._east[i] = max(self._east[i], float(east[i]))
 
     def as_list(self) -> list[float] | None:
         """Return [minx, miny, maxx, maxy] or None when empty; never raises."""
         if self.count == 0:
             return None
         return [self.minx, self.miny, self.maxx, self.maxy]
+
+    def lonlat_bbox(self) -> list[float] | None:
+        """The points as a lon/lat bbox whose longitudes are the shortest arc covering them
+        (lon_cover: west > east across the antimeridian, e.g. for features split at +-180);
+        None when empty or not lon/lat (x or y out of range). Never raises."""
+        if self.count == 0 or not self.lon_ok:
+            return None
+        arcs = [(w, e) for w, e in zip(self._west, self._east, strict=True) if w <= e]
+        span = lon_cover(arcs)
+        if span is None or lonlat_bbox([0.0, self.miny, 0.0, self.maxy]) is None:
+            return None
+        return [span[0], max(self.miny, -90.0), span[1], min(self.maxy, 90.0)]
 
 
 def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
@@ -132,6 +191,15 @@ def lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
     if min(miny, maxy) < -lim_y or max(miny, maxy) > lim_y:
         return None
     return [max(minx, -180.0), max(miny, -90.0), min(maxx, 180.0), min(maxy, 90.0)]
+
+
+def declared_lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
+    """A declared lon/lat bbox (a tileset header's bounds) as lonlat_bbox takes it, or with
+    west > east, within -180..180, as one across the antimeridian (RFC 7946 section 5.2);
+    None if invalid. Never raises."""
+    if bbox is not None and len(bbox) == 4 and -180.0 <= bbox[2] < bbox[0] <= 180.0:
+        return wrapped_lonlat_bbox(bbox)
+    return lonlat_bbox(bbox)
 
 
 def _wrap_lon(lon: float) -> float:
@@ -164,38 +232,59 @@ def wrapped_lonlat_bbox(bbox: Sequence[float] | None) -> list[float] | None:
 
 
 def union_bbox(boxes: Iterable[Sequence[float] | None]) -> list[float] | None:
-    """Return the union of the non-None bboxes, or None; never raises. Where one crosses the
-    antimeridian (west > east) the union is the shortest longitude arc covering them all."""
+    """Return the union of the non-None lon/lat bboxes, or None; never raises. Longitudes take
+    the shortest arc covering them all (lon_cover): west > east across the antimeridian."""
     present = [b for b in boxes if b is not None]
     if not present:
         return None
-    if any(b[0] > b[2] for b in present):
-        return _union_across(present)
-    return [
-        min(b[0] for b in present),
-        min(b[1] for b in present),
-        max(b[2] for b in present),
-        max(b[3] for b in present),
-    ]
+    span = lon_cover((b[0], b[2]) for b in present)
+    if span is None:
+        return None
+    return [span[0], min(b[1] for b in present), span[1], max(b[3] for b in present)]
 
 
-def _union_across(boxes: list[Sequence[float]]) -> list[float]:
-    south, north = min(b[1] for b in boxes), max(b[3] for b in boxes)
-    arcs = sorted((b[0], b[2] + 360.0 if b[0] > b[2] else b[2]) for b in boxes)
-    merged: list[list[float]] = []
+# lon_cover crosses the antimeridian only where that leaves out at least this many more
+# degrees than the plain west..east does: a world-spanning dataset (gaps of a few degrees
+# between landmasses) keeps -180..180 rather than a 355-degree box crossing somewhere.
+CROSSING_MIN_SAVING = 10.0
+
+
+def lon_cover(arcs: Iterable[tuple[float, float]]) -> tuple[float, float] | None:
+    """(west, east) of the shortest longitude arc covering all `arcs` ((west, east) pairs in
+    -180..180, west > east for one that crosses the antimeridian; a point is (lon, lon)), as in
+    RFC 7946 section 5.2: west > east where the arc crosses +-180. Coordinates split at the
+    antimeridian (RFC 7946 section 3.1.9) or spanning the Pacific give a crossing arc. None when
+    there are no arcs or one is out of range; never raises."""
+    pieces: list[tuple[float, float]] = []
     for west, east in arcs:
+        if not (-180.0 <= west <= 180.0 and -180.0 <= east <= 180.0):
+            return None  # also NaN
+        if west > east:  # already crossing: its two sides
+            pieces += [(west, 180.0), (-180.0, east)]
+        else:
+            pieces.append((west, east))
+    if not pieces:
+        return None
+    plain = (min(p[0] for p in pieces), max(p[1] for p in pieces))
+    # On the circle +180 and -180 are one meridian: an arc or point at +180 starts at -180.
+    circle = sorted((-180.0, -180.0) if w == 180.0 else (w, e) for w, e in pieces)
+    merged: list[list[float]] = []
+    for west, east in circle:
         if merged and west <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], east)
         else:
             merged.append([west, east])
-    # The union is the circle less its widest uncovered gap (the last gap wraps to the first).
-    gaps = [(merged[i][1], merged[i + 1][0]) for i in range(len(merged) - 1)]
-    gaps.append((merged[-1][1], merged[0][0] + 360.0))
-    start, end = max(gaps, key=lambda g: g[1] - g[0])
-    if end - start <= 0:
-        return [-180.0, south, 180.0, north]
-    west, east = _wrap_lon(end), _wrap_lon(start)
-    return [west, south, 180.0 if east == -180.0 else east, north]
+    across = merged[0][0] + 360.0 - merged[-1][1]  # the gap across +-180, if any
+    gaps = [(merged[i + 1][0] - merged[i][1], i) for i in range(len(merged) - 1)]
+    if not gaps:
+        return plain
+    widest, i = max(gaps)
+    if widest <= across + CROSSING_MIN_SAVING:
+        return plain
+    west, east = merged[i + 1][0], merged[i][1]
+    if east == -180.0:  # the data touches +-180 from the east only: no need to cross
+        return west, 180.0
+    return west, east
 
 
 def web_mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
@@ -298,14 +387,80 @@ def reproject_bbox(bbox: Sequence[float], definition: str) -> list[float] | None
         return None
     try:
         transformer = Transformer.from_crs(definition, "EPSG:4326", always_xy=True)
+    except (CRSError, ProjError, ValueError, OverflowError, TypeError):
+        return None  # PROJ does not know the CRS
+    try:
         # Densified edges: a projected rectangle's sides are curves in lon/lat. PROJ gives
         # west > east for a box across the antimeridian, as RFC 7946 does.
         west, south, east, north = transformer.transform_bounds(
             bbox[0], bbox[1], bbox[2], bbox[3], densify_pts=21
         )
     except (CRSError, ProjError, ValueError, OverflowError, TypeError):
+        west = south = east = north = math.inf
+    if all(math.isfinite(v) for v in (west, south, east, north)):
+        return wrapped_lonlat_bbox([west, south, east, north])
+    # Part of the box is off the Earth (a geostationary full disk, an orthographic view):
+    # what PROJ can place of it, with the edge of the Earth found between grid samples.
+    try:
+        return _visible_bounds(transformer, bbox)
+    except (ProjError, ValueError, OverflowError, TypeError):
         return None
-    return wrapped_lonlat_bbox([west, south, east, north])
+
+
+_GRID = 33  # samples per side of the box where its edges leave the Earth
+_LIMB_STEPS = 24  # bisections towards the Earth's edge: 2**-24 of a grid step
+
+
+def _visible_bounds(transformer: Any, bbox: Sequence[float]) -> list[float] | None:
+    """The lon/lat bbox of the part of `bbox` PROJ can place: a grid of samples, plus, between
+    each placeable sample and an unplaceable neighbour, the edge of the Earth by bisection."""
+    import numpy
+
+    xs = numpy.linspace(bbox[0], bbox[2], _GRID)
+    ys = numpy.linspace(bbox[1], bbox[3], _GRID)
+    gx, gy = numpy.meshgrid(xs, ys)
+
+    def place(x: Any, y: Any) -> tuple[Any, Any, Any]:
+        lon, lat = transformer.transform(x, y, errcheck=False)
+        lon, lat = numpy.asarray(lon, dtype=float), numpy.asarray(lat, dtype=float)
+        return lon, lat, numpy.isfinite(lon) & numpy.isfinite(lat)
+
+    lon, lat, ok = place(gx, gy)
+    if not ok.any():
+        return None
+    lons, lats = [lon[ok]], [lat[ok]]
+    # Neighbours (along rows and along columns) of which exactly one is placeable.
+    pairs = []
+    for axis in (0, 1):
+        a = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
+        b = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+        differ = ok[a] != ok[b]
+        good_first = ok[a][differ]
+        for first, second in ((gx[a][differ], gx[b][differ]), (gy[a][differ], gy[b][differ])):
+            pairs.append(
+                (
+                    numpy.where(good_first, first, second),
+                    numpy.where(good_first, second, first),
+                )
+            )
+    if pairs[0][0].size or pairs[2][0].size:
+        good_x = numpy.concatenate([pairs[0][0], pairs[2][0]])
+        bad_x = numpy.concatenate([pairs[0][1], pairs[2][1]])
+        good_y = numpy.concatenate([pairs[1][0], pairs[3][0]])
+        bad_y = numpy.concatenate([pairs[1][1], pairs[3][1]])
+        for _ in range(_LIMB_STEPS):
+            mid_x, mid_y = (good_x + bad_x) / 2, (good_y + bad_y) / 2
+            _lon, _lat, mid_ok = place(mid_x, mid_y)
+            good_x, good_y = numpy.where(mid_ok, mid_x, good_x), numpy.where(mid_ok, mid_y, good_y)
+            bad_x, bad_y = numpy.where(mid_ok, bad_x, mid_x), numpy.where(mid_ok, bad_y, mid_y)
+        edge_lon, edge_lat, edge_ok = place(good_x, good_y)
+        lons.append(edge_lon[edge_ok])
+        lats.append(edge_lat[edge_ok])
+    all_lons, all_lats = numpy.concatenate(lons), numpy.concatenate(lats)
+    span = lon_cover((float(v), float(v)) for v in numpy.unique(numpy.round(all_lons, 9)))
+    if span is None:
+        return None
+    return wrapped_lonlat_bbox([span[0], float(all_lats.min()), span[1], float(all_lats.max())])
 
 
 # --- WKT (ESRI .prj, GeoPDF) and control points -------------------------------------------------
@@ -375,6 +530,25 @@ def crs_label(name: str | None, definition: str) -> str:
 
     text = _ask_proj(proj_string) if len(definition) <= WKT_IDENTIFY_MAX_CHARS else None
     return text[:500] if isinstance(text, str) and text else (name or "unknown")[:200]
+
+
+@functools.lru_cache(maxsize=64)
+def authority_name(definition: str) -> str | None:
+    """ "AUTHORITY:code" of the CRS PROJ matches to `definition` (WKT or PROJ string) with the
+    highest confidence (at least WKT_MIN_CONFIDENCE; EPSG first among equals), as GDAL names
+    e.g. an ESRI WKT "ESRI:102039"; None: no match, too long, or pyproj absent. Never raises."""
+    if len(definition) > WKT_IDENTIFY_MAX_CHARS:
+        return None
+
+    def best(crs_class: Any) -> Any:
+        found = crs_class.from_user_input(definition).list_authority(
+            min_confidence=WKT_MIN_CONFIDENCE
+        )
+        found.sort(key=lambda m: (-m.confidence, m.auth_name != "EPSG"))
+        return f"{found[0].auth_name}:{found[0].code}" if found else None
+
+    name = _ask_proj(best)
+    return name if isinstance(name, str) else None
 
 
 @functools.lru_cache(maxsize=64)

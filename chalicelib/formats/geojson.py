@@ -269,6 +269,10 @@ def _metadata(members: dict[str, Any], scan: _Scan, kind: str) -> dict[str, Any]
         # projected coordinates, not a grid to wrap.
         "bbox": geo.to_wgs84_bbox(native, epsg, wrap=named),
     }
+    if epsg in geo.GEOGRAPHIC_EPSG and scan.extent.lon_ok:
+        # Longitudes: the shortest arc covering them, crossing +-180 for features split
+        # there (RFC 7946 section 3.1.9) or spanning the Pacific.
+        meta["bbox"] = scan.extent.lonlat_bbox()
     if epsg != 4326:
         meta["native_bbox"] = native
     elif native is not None and meta["bbox"] is None:

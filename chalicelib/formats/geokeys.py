@@ -4,8 +4,11 @@ an EPSG code) as a PROJ string, from its projection parameters (GeoTIFF 1.0, sec
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
+
+from chalicelib.formats import geo
 
 USER_DEFINED = 32767
 _ANY = int | float | str
@@ -209,3 +212,30 @@ def _identify(definition: str) -> int | None:
     except (RuntimeError, ValueError, TypeError):
         return None
     return int(code) if code is not None else None
+
+
+_PE_STRING = "esri pe string"
+
+
+def esri_pe_wkt(keys: Mapping[int, _ANY]) -> str | None:
+    """The WKT ArcGIS writes as "ESRI PE String = <WKT>" in a citation key (PCS, GT or Geog
+    citation), its only record of a CRS without an EPSG code; None when absent. Never raises."""
+    for code in (3073, 1026, 2049):
+        text = keys.get(code)
+        if not isinstance(text, str) or not text.lstrip().lower().startswith(_PE_STRING):
+            continue
+        _label, _eq, wkt = text.partition("=")
+        wkt = wkt.strip().rstrip("|").strip()  # GeoTIFF ends each ASCII key with "|"
+        if wkt.upper().startswith(("PROJCS[", "GEOGCS[", "COMPD_CS[")):
+            return wkt
+    return None
+
+
+def wkt_crs_name(wkt: str) -> str:
+    """The CRS's "AUTHORITY:code" where PROJ matches the WKT confidently, else its own name
+    (or its PROJ string where the name says nothing); never raises."""
+    found = geo.authority_name(wkt)
+    if found is not None:
+        return found
+    top = re.match(r'\s*[A-Z_]+\s*\[\s*"([^"]{0,200})"', wkt)
+    return geo.crs_label(top.group(1) if top else None, wkt)

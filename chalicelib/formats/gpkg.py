@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any, NamedTuple
 
 from chalicelib.formats import geo
@@ -95,6 +96,47 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+MAX_SCANNED_FEATURES = 200_000  # a layer read feature by feature for its longitudes ...
+MAX_SCANNED_BYTES = 64 * 1024 * 1024  # ... holding at most this much geometry
+
+
+def _across_antimeridian(
+    db: SqliteDb, tables: dict[str, str], name: str, bbox: list[float]
+) -> list[float]:
+    """`bbox` with the longitudes of the layer's features as their shortest covering arc (a
+    layer split at +-180 crosses it), where that can be shorter (its extent is over half the
+    world wide) and the layer is small enough to read; else `bbox` as it is. Raises
+    sqlite3 errors past the database's hard budget."""
+    if bbox[0] > bbox[2] or bbox[2] - bbox[0] <= 180.0 or tables.get(name.lower()) != "table":
+        return bbox
+    from chalicelib.formats import wkb
+
+    found = db.optional(
+        "SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
+        (name,),
+    )
+    if not found or not isinstance(found[0][0], str):
+        return bbox
+    table, column = _quote(name), _quote(found[0][0])
+    rows = db.optional(f"SELECT {column} FROM {table} LIMIT {MAX_SCANNED_FEATURES + 1}")  # noqa: S608 - quoted identifiers
+    if rows is None or len(rows) > MAX_SCANNED_FEATURES:
+        return bbox
+    import numpy
+
+    extent = geo.Extent()
+    try:
+        blobs = [blob for (blob,) in rows if isinstance(blob, bytes)]
+        if sum(len(blob) for blob in blobs) > MAX_SCANNED_BYTES:
+            return bbox
+        points = [wkb.gpkg_points(blob) for blob in blobs]
+        if points:
+            xy = numpy.concatenate(points)
+            extent.add_array(xy[:, 0], xy[:, 1])
+    except (ValueError, IndexError, struct.error):
+        return bbox  # geometries this cannot read: the declared extent stands
+    return extent.lonlat_bbox() or bbox
+
+
 def inspect_gpkg(db: SqliteDb, tables: dict[str, str]) -> Inspection:
     """Inspect an opened GeoPackage; raises Rejected (sqlite3 errors are mapped by the caller)."""
     if "gpkg_contents" not in tables:
@@ -150,6 +192,8 @@ def inspect_gpkg(db: SqliteDb, tables: dict[str, str]) -> Inspection:
             layer["geometry_type"] = str(geometry.get(key, (None,))[0] or "")[:50] or None
         elif data_type in ("tiles", "2d-gridded-coverage") and key in zooms:
             layer["minzoom"], layer["maxzoom"] = _zoom_range(db, tables, name, index, zooms[key])
+        if data_type == "features" and bbox is not None and (epsg in geo.GEOGRAPHIC_EPSG):
+            bbox = layer["bbox"] = _across_antimeridian(db, tables, name, bbox)
         layers.append(layer)
     return Inspection("gpkg", "application/geopackage+sqlite3", _summary(layers))
 

@@ -67,7 +67,8 @@ def inspect_pmtiles(path: str) -> Inspection:
         if 0 < meta_len <= METADATA_MAX_BYTES:
             fh.seek(meta_off)
             meta_doc = _metadata_doc(fh.read(meta_len), internal)
-    bbox = geo.lonlat_bbox([v / 1e7 for v in (min_lon, min_lat, max_lon, max_lat)])
+    # west > east: a tileset across the antimeridian, as RFC 7946 section 5.2 has it.
+    bbox = geo.declared_lonlat_bbox([v / 1e7 for v in (min_lon, min_lat, max_lon, max_lat)])
     if bbox is None:
         raise Rejected("malformed", "PMTiles bounds are invalid")
     meta: dict[str, Any] = {

@@ -75,6 +75,8 @@ def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, 
             bbox = geo.reproject_bbox(native, wkt)  # no EPSG code, but PROJ reads the WKT
         if bbox is None and geographic:
             bbox = geo.lonlat_bbox(native)  # another datum: metres off at most
+        if bbox is not None and (geographic or epsg in geo.GEOGRAPHIC_EPSG):
+            bbox = _across_antimeridian(zf, group[".shp"], bbox)
     stem = posixpath.splitext(posixpath.basename(group[".shp"].filename))[0]
     layer: dict[str, Any] = {
         "name": stem[:200],
@@ -88,6 +90,55 @@ def _layer(zf: zipfile.ZipFile, group: dict[str, zipfile.ZipInfo]) -> dict[str, 
     if records != count:
         layer["record_count_mismatch"] = True
     return layer
+
+
+# The .shp is read point by point only where its header's bbox is over half the world wide
+# (the only case where the data may cross +-180 more shortly) and within this size.
+SHP_SCAN_MAX_BYTES = 64 * 1024 * 1024
+_POINT_TYPES = {1, 11, 21}  # Point, PointZ, PointM: x, y first
+_MULTIPOINT_TYPES = {8, 18, 28}  # bbox, numPoints, points
+_PARTS_TYPES = {3, 5, 13, 15, 23, 25, 31}  # bbox, numParts, numPoints, parts, (types), points
+
+
+def _across_antimeridian(
+    zf: zipfile.ZipFile, member: zipfile.ZipInfo, bbox: list[float]
+) -> list[float]:
+    """`bbox` with the longitudes of the layer's points as their shortest covering arc (a
+    layer split at +-180 crosses it), where that can be shorter; `bbox` as it is where the
+    file is over budget or its records do not parse. Raises Rejected on a bad member."""
+    if bbox[0] > bbox[2] or bbox[2] - bbox[0] <= 180.0 or member.file_size > SHP_SCAN_MAX_BYTES:
+        return bbox
+    import numpy
+
+    data = read_head(zf, member, member.file_size)
+    extent, pending, pos = geo.Extent(), [], 100
+    try:
+        while pos + 12 <= len(data):
+            words = struct.unpack_from(">i", data, pos + 4)[0]
+            content, pos = pos + 8, pos + 8 + 2 * words
+            kind = struct.unpack_from("<i", data, content)[0]
+            if kind in _POINT_TYPES:
+                start, count = content + 4, 1
+            elif kind in _MULTIPOINT_TYPES:
+                start, count = content + 40, struct.unpack_from("<i", data, content + 36)[0]
+            elif kind in _PARTS_TYPES:
+                parts, count = struct.unpack_from("<ii", data, content + 36)
+                start = content + 44 + 4 * parts * (2 if kind == 31 else 1)
+            else:
+                continue  # a null shape
+            if count < 0 or start + 16 * count > min(pos, len(data)):
+                return bbox
+            pending.append(numpy.frombuffer(data, "<f8", 2 * count, start))
+            if len(pending) >= 10_000:
+                merged = numpy.concatenate(pending).reshape(-1, 2)
+                extent.add_array(merged[:, 0], merged[:, 1])
+                pending = []
+        if pending:
+            merged = numpy.concatenate(pending).reshape(-1, 2)
+            extent.add_array(merged[:, 0], merged[:, 1])
+    except (struct.error, ValueError):
+        return bbox  # records that do not parse: the header's bbox stands
+    return extent.lonlat_bbox() or bbox
 
 
 def inspect_shapefile(zf: zipfile.ZipFile, sets: list[dict[str, zipfile.ZipInfo]]) -> Inspection:

@@ -95,7 +95,8 @@ def _inspect_mbtiles(db: SqliteDb, tables: dict[str, str]) -> Inspection:
             values[name.lower()] = value if isinstance(value, str) else str(value)
     bbox = None
     with suppress(ValueError):  # absent or junk "bounds": no bbox, not a rejection
-        bbox = geo.lonlat_bbox([float(v) for v in values.get("bounds", "").split(",")])
+        # west > east: a tileset across the antimeridian, as RFC 7946 section 5.2 has it.
+        bbox = geo.declared_lonlat_bbox([float(v) for v in values.get("bounds", "").split(",")])
     minzoom, maxzoom = _int(values.get("minzoom")), _int(values.get("maxzoom"))
     if minzoom is None or maxzoom is None:
         found = db.optional("SELECT min(zoom_level), max(zoom_level) FROM tiles")

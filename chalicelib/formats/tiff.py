@@ -277,7 +277,8 @@ def _geokeys(page: Any) -> dict[int, int | float | str]:
             if isinstance(number, (int, float)) and math.isfinite(number):
                 out[key_id] = float(number)
         elif location == 34737 and count > 0 and value < len(text):
-            out[key_id] = text[value : value + count][:1000]
+            # Up to a WKT's worth: ArcGIS's "ESRI PE String" citations are whole WKT CRSs.
+            out[key_id] = text[value : value + count][: geo.WKT_IDENTIFY_MAX_CHARS]
     return out
 
 
@@ -299,6 +300,9 @@ def _georeference(
     # No EPSG code: a user-defined CRS, which PROJ places from the GeoKeys' parameters.
     definition = geokeys.user_defined_crs(keys, geographic) if code is None else None
     name = geokeys.crs_name(keys, definition, geographic) if definition else None
+    pe_wkt = geokeys.esri_pe_wkt(keys) if code is None else None
+    if pe_wkt is not None:  # ArcGIS's WKT: the whole definition, where keys may have none
+        definition, name = pe_wkt, geokeys.wkt_crs_name(pe_wkt)
     out: dict[str, Any] = {"crs": f"EPSG:{code}" if code else name, "bbox": None}
     scale, tie, matrix = tags[33550], tags[33922], tags[34264]
     affine: tuple[float, ...] | None  # (a, b, d, e, f, h): x = a*i + b*j + d, y = e*i + f*j + h

@@ -205,7 +205,10 @@ class _Target:
     def metadata(self) -> dict[str, Any]:
         c = self.counts.get
         native = self.extent.as_list() or self.bounds
-        meta: dict[str, Any] = {"crs": "EPSG:4326", "bbox": geo.lonlat_bbox(native)}
+        # Longitudes: the shortest arc covering them (across +-180 for tracks or shapes over
+        # the Pacific, and for a LatLonBox whose west > east, as KML draws it).
+        bbox = self.extent.lonlat_bbox() if self.extent.count else geo.lonlat_bbox(self.bounds)
+        meta: dict[str, Any] = {"crs": "EPSG:4326", "bbox": bbox}
         if native is not None and meta["bbox"] is None:
             meta["coordinates_out_of_range"] = True
         if self.root == "kml":

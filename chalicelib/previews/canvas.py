@@ -90,7 +90,10 @@ def mercator_extent(bbox: Any) -> tuple[float, float, float, float] | None:
 
     if not (isinstance(bbox, list | tuple) and len(bbox) == 4):
         return None
-    corners = lonlat_to_mercator(numpy.array([bbox[:2], bbox[2:]], numpy.float64))
+    west, south, east, north = bbox
+    if west > east:  # across the antimeridian (RFC 7946 5.2): east unwrapped, past 180
+        east += 360.0
+    corners = lonlat_to_mercator(numpy.array([[west, south], [east, north]], numpy.float64))
     return (*(float(v) for v in corners[0]), *(float(v) for v in corners[1]))  # type: ignore[return-value]
 
 
@@ -132,6 +135,11 @@ class Canvas:
         self.size = fit(width, height, PREVIEW_MAX_SIDE)
         self.scale = min((self.size[0] - 2 * MARGIN) / width, (self.size[1] - 2 * MARGIN) / height)
         self.origin = (cx - self.size[0] / 2 / self.scale, cy + self.size[1] / 2 / self.scale)
+        # An extent past 180 E (a bbox across the antimeridian): x west of the gap between the
+        # data's east and west ends is drawn one world further east, so Fiji is one piece.
+        world = 2 * math.pi * EARTH_RADIUS
+        self.wrap_below = (x0 + x1 - world) / 2 if x1 > world / 2 + 1.0 else None
+        self.world = world
         self.image = Image.new("RGB", self.size, BACKGROUND)
         self.draw = ImageDraw.Draw(self.image)
         self.dots: Any = None
@@ -146,7 +154,10 @@ class Canvas:
         import numpy
 
         xy = xy[numpy.isfinite(xy).all(axis=1)]
-        px = (xy[:, 0] - self.origin[0]) * self.scale
+        x = xy[:, 0]
+        if self.wrap_below is not None:
+            x = numpy.where(x < self.wrap_below, x + self.world, x)
+        px = (x - self.origin[0]) * self.scale
         py = (self.origin[1] - xy[:, 1]) * self.scale
         # Far outside the canvas (a stray coordinate): clipped so that Pillow gets small ints.
         return numpy.stack([px, py], axis=1).clip(-1e4, 1e4).round().astype(numpy.int32)
