@@ -18,7 +18,7 @@ from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
 from chalicelib.web.fields import parse_map_id
 from chalicelib.web.map_rows import create_row
-from chalicelib.web.request import json_body
+from chalicelib.web.request import MAX_COMPLETE_JSON_BYTES, json_body
 
 bp = Blueprint(__name__)
 
@@ -285,7 +285,7 @@ def complete(map_id: str) -> Response:
     Two database calls, on purpose: the upload's shape is read (and the caller checked) before
     S3 assembles anything, and the map is marked uploaded after it did."""
     caller = _caller()
-    doc = json_body(bp.current_request)
+    doc = json_body(bp.current_request, MAX_COMPLETE_JSON_BYTES)
     upload = _upload(caller, map_id, owner_only=True)
     parts = _check_complete(doc, upload)
     done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
