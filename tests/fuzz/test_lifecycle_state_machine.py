@@ -311,6 +311,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         if m.id in self.deleted:
             m.object_present = False  # no row: the handler removes a late object
             return
+        if m.status == "awaiting_upload" and not self.may_upload(m.owner):
+            # Bytes through a slot opened before the subscription ended: never kept.
+            m.status, m.error, m.object_present = "rejected", "subscription_inactive", False
+            return
         if m.status == "awaiting_upload":
             if len(m.data) != m.declared_size:
                 m.status, m.error = "rejected", "size_mismatch"
