@@ -43,6 +43,34 @@ END
 $$;
 COMMENT ON FUNCTION api.multipart_upload(uuid, integer, uuid, boolean) IS 'Owner/admin (owner only with p_owner_only, to upload parts): the shape of a map''s unfinished multipart upload; MS403/MS404/MS409.';
 
+CREATE OR REPLACE FUNCTION api.multipart_completion(p_caller uuid, p_token_version integer,
+                                                    p_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    m app.maps := app.load_managed_map(p_caller, p_token_version, p_id);
+BEGIN
+    IF m.owner_id IS DISTINCT FROM p_caller THEN
+        PERFORM app.raise('MS403', 'Only the owner may upload this map''s content.');
+    END IF;
+    PERFORM app.require_active_uploader(app.caller(p_caller, p_token_version));
+    IF m.multipart_upload_id IS NULL THEN
+        PERFORM app.raise('MS409', 'This map was not created as a multipart upload.');
+    END IF;
+    -- A completion repeated (its answer was lost) or racing another one finds the map past
+    -- awaiting_upload: the route compares the object's ETag with the parts it is given and
+    -- answers as the first completion did, instead of refusing it.
+    RETURN jsonb_build_object('status', m.status, 'object_key', m.object_key,
+                              'upload_id', m.multipart_upload_id, 'size', m.declared_size,
+                              'part_size', m.part_size, 'part_count', m.part_count,
+                              'checksum_algorithm', m.part_checksum,
+                              'object_etag', m.object_etag,
+                              'map', CASE WHEN m.status <> 'awaiting_upload'
+                                          THEN app.map_doc(m, app.owner_name(m.owner_id)) END);
+END
+$$;
+COMMENT ON FUNCTION api.multipart_completion(uuid, integer, uuid) IS 'Owner only, while active: a multipart upload''s shape to complete it, its status, and once past awaiting_upload the stored object''s ETag and the map; MS403/MS404/MSSUB/MS409 (not multipart).';
+
 CREATE OR REPLACE FUNCTION api.finish_multipart(p_caller uuid, p_token_version integer, p_id uuid,
                                                 p_size bigint, p_version text, p_etag text)
 RETURNS jsonb
