@@ -25,30 +25,6 @@ bp = Blueprint(__name__)
 MAX_PARTS = 10_000  # S3's limit
 PARTS_PER_CALL = 100
 PART_URL_TTL_SECONDS = 900
-# Map files Map Stock reads (chalicelib/formats/sniff.py decides from the bytes later): a
-# name that says otherwise is refused before a single byte moves. No extension is fine.
-MAP_EXTENSIONS = frozenset(
-    [
-        "tif",
-        "tiff",
-        "gtiff",
-        "geotiff",
-        "json",
-        "geojson",
-        "kml",
-        "kmz",
-        "gpx",
-        "gpkg",
-        "mbtiles",
-        "pmtiles",
-        "zip",
-        "png",
-        "jpg",
-        "jpeg",
-        "webp",
-        "pdf",
-    ]
-)
 
 
 def part_size_for(size: int, smallest: int) -> int:
@@ -61,15 +37,6 @@ def part_size_for(size: int, smallest: int) -> int:
     return math.ceil(needed / mib) * mib
 
 
-def _check_extension(filename: str) -> None:
-    stem, dot, ext = filename.rpartition(".")
-    if dot and stem and ext.lower() not in MAP_EXTENSIONS:
-        raise errors.unsupported_media_type(
-            f"filename: .{ext[:16]} is not a map format Map Stock accepts (GeoTIFF, GeoJSON, "
-            "KML/KMZ, GPX, GeoPackage, MBTiles, PMTiles, zipped Shapefile, PNG/JPEG/WebP, PDF)."
-        )
-
-
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -80,7 +47,6 @@ def create(
     """POST /v1/maps for a multipart upload: the S3 upload is started, then the map row
     (quota) is made in one call; a refused row aborts the S3 upload again."""
     settings = get_settings()
-    _check_extension(common["p_filename"])
     size = int(fields["size"])
     part_size = part_size_for(size, settings.multipart_part_bytes)
     part_count = math.ceil(size / part_size)
