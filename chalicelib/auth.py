@@ -17,6 +17,9 @@ BCRYPT_ROUNDS = 12
 ISSUER = "mapstock"
 AUDIENCE = "mapstock-api"
 ALGORITHM = "HS256"
+# app.users.token_version is a PostgreSQL integer: a claim outside it could never match a user
+# (and would make the database refuse the query), so it is an invalid token like any other.
+TOKEN_VERSION_MAX = 2**31 - 1
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # A real cost-12 hash of a random throwaway password: unknown users are checked against it, so a
 # wrong username costs the same time as a wrong password.
@@ -110,6 +113,7 @@ def decode_token(token: str) -> Caller:
     if (
         not isinstance(version, int)
         or isinstance(version, bool)
+        or not 0 <= version <= TOKEN_VERSION_MAX
         or not isinstance(claims["sub"], str)
         or not _UUID.match(claims["sub"])
         or claims["iat"] > time.time() + 60

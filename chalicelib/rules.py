@@ -30,6 +30,30 @@ FORMATS = (
     "pmtiles",
     "shapefile",
 )
+# File name extensions of the map files Map Stock reads (chalicelib/formats/sniff.py decides
+# the format from the bytes later): a name that says otherwise (evil.html, r.bin) is refused by
+# every upload form before a byte moves, so no download is ever saved under such a name. A
+# name without an extension is fine.
+MAP_EXTENSIONS = (
+    "tif",
+    "tiff",
+    "gtiff",
+    "geotiff",
+    "json",
+    "geojson",
+    "kml",
+    "kmz",
+    "gpx",
+    "gpkg",
+    "mbtiles",
+    "pmtiles",
+    "zip",
+    "png",
+    "jpg",
+    "jpeg",
+    "webp",
+    "pdf",
+)
 # A SHA-256 as stored and shown (app.maps.sha256, declared_sha256); clients may send upper case.
 SHA256_PATTERN = "^[0-9a-f]{64}$"
 # S3's per-part checksums a multipart upload may be created with (app.maps.part_checksum).

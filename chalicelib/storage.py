@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -185,20 +186,40 @@ def list_parts(key: str, upload_id: str) -> list[dict[str, Any]]:
 
 def complete_multipart(key: str, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Assemble the object from `parts` ([{"part_number", "etag", "checksum_sha256"?}]: an
-    upload created with SHA-256 checksums needs each part's); S3's answer."""
+    upload created with SHA-256 checksums needs each part's); S3's answer. Raises KeyError
+    when the upload does not exist (any more: completed, aborted or expired)."""
+    from botocore.exceptions import ClientError
+
     listed = []
     for p in parts:
         part = {"PartNumber": p["part_number"], "ETag": f'"{p["etag"]}"'}
         if p.get("checksum_sha256"):
             part["ChecksumSHA256"] = p["checksum_sha256"]
         listed.append(part)
-    done: dict[str, Any] = client().complete_multipart_upload(
-        Bucket=get_settings().bucket,
-        Key=key,
-        UploadId=upload_id,
-        MultipartUpload={"Parts": listed},
-    )
+    try:
+        done: dict[str, Any] = client().complete_multipart_upload(
+            Bucket=get_settings().bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": listed},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+            raise KeyError(upload_id) from None
+        raise
     return done
+
+
+def multipart_etag(etags: list[str]) -> str | None:
+    """The ETag S3 gives the object completed from parts with these ETags, in order: the MD5
+    of their MD5s, "-" and their count (None when one is not an MD5 in hex). Raises nothing."""
+    try:
+        digests = b"".join(bytes.fromhex(etag) for etag in etags)
+    except ValueError:
+        return None
+    if len(digests) != 16 * len(etags):
+        return None
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(etags)}"
 
 
 def abort_multipart(key: str, upload_id: str) -> None:

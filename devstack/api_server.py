@@ -13,8 +13,9 @@ client's delayed ACK, 40 ms on every request); and a chunked request body
 (Transfer-Encoding: chunked, which curl sends for `-T -` or when told to) is decoded, as API
 Gateway does before it hands Lambda the whole body, where chalice reads only Content-Length
 bytes and so handed the app an empty body; never past the largest body the app takes (a
-direct upload's limit plus its form's overhead): beyond it, 413 in the contract's error
-shape, without buffering the rest."""
+direct upload's limit plus its form's overhead, or a multipart completion listing 10,000
+parts, whichever is larger): beyond it, 413 in the contract's error shape, without buffering
+the rest."""
 
 from __future__ import annotations
 
@@ -66,10 +67,12 @@ FORM_OVERHEAD = 64 * 1024  # what chalicelib/web/routes/uploads.py allows a form
 
 
 def body_limit() -> int:
-    """The largest request body any route takes: a direct upload with its form's overhead."""
+    """The largest request body any route takes: a direct upload with its form's overhead, or
+    a multipart completion (MAX_DIRECT_UPLOAD_BYTES may be set below it)."""
     from chalicelib.config import get_settings
+    from chalicelib.web.request import MAX_COMPLETE_JSON_BYTES
 
-    return get_settings().max_direct_upload_bytes + FORM_OVERHEAD
+    return max(get_settings().max_direct_upload_bytes + FORM_OVERHEAD, MAX_COMPLETE_JSON_BYTES)
 
 
 def _line(rfile: Any) -> bytes:

@@ -36,6 +36,11 @@ def _register_upload(key: str, map_id: str, event_version: str | None) -> str:
     elif action == "orphan":
         # Rows exist before any upload URL does: no row means the map was deleted.
         storage.delete_map_objects(map_id)
+    elif action == "discard":
+        # The owner's subscription ended before the bytes came: the map is rejected and no
+        # byte it never accepted stays in the bucket (every version under its prefix).
+        storage.delete_map_objects(map_id)
+        logs.log("s3_upload_discarded", "warning", map_id=map_id, reason="subscription_inactive")
     elif action == "stray" and version:
         # Bytes sent again through an upload slot after the map was registered: they are not
         # the map (which stays the pinned version, checked and processed); remove them.

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import errors
+from chalicelib import errors, rules
 
 # C0 and C1 controls (C1 include CSI, U+009B, which some terminals act on).
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -191,6 +191,20 @@ def plain_filename(name: str, value: str) -> str:
     value = value.strip()
     if not value or value in (".", "..") or "/" in value or "\\" in value:
         raise errors.invalid(f"{name}: must be a plain file name, not a path.")
+    return value
+
+
+def map_filename(name: str, value: str) -> str:
+    """A plain file name with a map file's extension, or none (rules.MAP_EXTENSIONS), stripped;
+    raises ApiError 400 for a path, 415 for another extension."""
+    value = plain_filename(name, value)
+    _, dot, ext = value.rpartition(".")
+    # ".html" alone is an extension too (Windows opens such a file as a web page).
+    if dot and ext.lower() not in rules.MAP_EXTENSIONS:
+        raise errors.unsupported_media_type(
+            f"{name}: .{ext[:16]} is not a map format Map Stock accepts (GeoTIFF, GeoJSON, "
+            "KML/KMZ, GPX, GeoPackage, MBTiles, PMTiles, zipped Shapefile, PNG/JPEG/WebP, PDF)."
+        )
     return value
 
 

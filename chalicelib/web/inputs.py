@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from chalicelib import rules
-from chalicelib.web.fields import FIRST_YEAR, LAST_YEAR, Field, non_blank, plain_filename
+from chalicelib.web.fields import FIRST_YEAR, LAST_YEAR, Field, map_filename, non_blank
 
 # One value each, as every operation that takes it takes it.
 TITLE = Field(
@@ -27,8 +27,9 @@ FILENAME = Field(
     max_length=rules.FILENAME_MAX_LENGTH,
     max_bytes=rules.FILENAME_MAX_LENGTH,
     visible=True,
-    refine=plain_filename,
-    description="A plain file name (metadata only, never a path).",
+    refine=map_filename,
+    description="A plain file name (metadata only, never a path), with no extension or a map "
+    f"file's ({', '.join('.' + e for e in rules.MAP_EXTENSIONS)}; others: 415).",
 )
 USERNAME = Field(
     "str",

@@ -14,9 +14,15 @@ from chalicelib import errors
 from chalicelib.web.fields import check_text
 
 MAX_JSON_BYTES = 64 * 1024
-# Request bodies are flat objects; json.loads recurses once per level and a 64 KiB body holds
-# 32768 of them, so depth is measured first (without recursion) and capped far below Python's
-# recursion limit.
+# A multipart completion lists every part, up to S3's 10,000: the longest item a client sends,
+# {"part_number": 10000, "etag": "\"<32 hex>\"", "checksum_sha256": "<44 base64>"}, with
+# json.dumps' default spaces, the ETag's quotes kept and ", " after it, is 139 bytes: 1.39 MB
+# for 10,000 (680 KB as httpx and browsers send ETags alone). 2 MiB also holds them indented;
+# every other JSON body stays at MAX_JSON_BYTES. API Gateway takes 10 MB, Lambda 6 MB.
+MAX_COMPLETE_JSON_BYTES = 2 * 1024 * 1024
+# Request bodies are shallow; json.loads recurses once per level and a 64 KiB body holds
+# 32768 of them (a multipart completion's 2 MiB, a million), so depth is measured first
+# (without recursion) and capped far below Python's recursion limit.
 MAX_JSON_DEPTH = 32
 # A JSON string, or the rest of the text after an unterminated one: one forward pass, no
 # backtracking, so stripping strings stays linear whatever the body.
@@ -51,13 +57,14 @@ def raw_body(request: Request) -> bytes:
     return raw.encode("utf-8") if isinstance(raw, str) else raw
 
 
-def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object; raises ApiError 415/413/400 for anything else."""
+def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The request's JSON object of at most `max_bytes` (MAX_JSON_BYTES unless a route's
+    body must be longer); raises ApiError 415/413/400 for anything else."""
     if media_type(request) != "application/json":
         raise errors.unsupported_media_type("Send a JSON body with Content-Type: application/json.")
     raw = raw_body(request)
-    if len(raw) > MAX_JSON_BYTES:
-        raise errors.too_large(f"JSON bodies are limited to {MAX_JSON_BYTES} bytes.")
+    if len(raw) > max_bytes:
+        raise errors.too_large(f"JSON bodies are limited to {max_bytes} bytes.")
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(raw) > MAX_JSON_DEPTH:
         raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.")
     try:

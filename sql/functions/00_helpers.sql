@@ -40,6 +40,16 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION app.is_active(app.users) IS 'Admins always; members while active_until is in the future.';
 
+CREATE OR REPLACE FUNCTION app.require_active_uploader(c app.users) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT app.is_active(c) THEN
+        PERFORM app.raise('MSSUB', 'Your subscription is not active: uploading needs an active subscription.');
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION app.require_active_uploader(app.users) IS 'Nothing while the caller may upload (admins, members while active_until is ahead); MSSUB otherwise.';
+
 CREATE OR REPLACE FUNCTION app.can_view(m app.maps, c app.users) RETURNS boolean
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(c.role = 'admin', false)

@@ -21,9 +21,7 @@ BEGIN
     IF c.id IS NULL THEN
         PERFORM app.raise('MS401', 'Log in to upload maps.');
     END IF;
-    IF NOT app.is_active(c) THEN
-        PERFORM app.raise('MSSUB', 'Your subscription is not active: uploading needs an active subscription.');
-    END IF;
+    PERFORM app.require_active_uploader(c);
     -- The user row lock serialises concurrent uploads of one member, so the quota holds.
     PERFORM 1 FROM app.users WHERE id = c.id FOR UPDATE;
     SELECT count(*), coalesce(sum(coalesce(size, declared_size)), 0) INTO n, total

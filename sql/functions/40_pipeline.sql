@@ -17,6 +17,22 @@ BEGIN
         -- Rows are created before any upload URL exists, so an object without one was deleted.
         RETURN jsonb_build_object('action', 'orphan');
     END IF;
+    -- An upload slot outlives a subscription (S3 takes a presigned POST, or completes parts,
+    -- for as long as the slot is valid, whatever the API would now say): bytes arriving after
+    -- the owner stopped being active are never registered. The map ends rejected, and the
+    -- caller removes the bytes; the same slot used again is removed too.
+    IF (m.status = 'awaiting_upload'
+        AND NOT app.is_active((SELECT u FROM app.users u WHERE u.id = m.owner_id)))
+       OR (m.status = 'rejected' AND m.error_code = 'subscription_inactive') THEN
+        UPDATE app.maps SET status = 'rejected', size = p_size,
+            error_code = 'subscription_inactive',
+            error_message = 'The file arrived after your subscription ended, so it was not kept; upload it again while your subscription is active.',
+            object_version = p_version, object_etag = p_etag, upload_expires_at = NULL,
+            uploaded_at = now(), updated_at = clock_timestamp()
+        WHERE id = m.id AND status = 'awaiting_upload';
+        RETURN jsonb_build_object('action', 'discard', 'map_id', m.id,
+                                  'request_id', m.request_id);
+    END IF;
     -- Once pinned, the map is that object: any other version under its key is stray bytes
     -- (a presigned POST used again while its policy was still valid), never the map's.
     IF m.object_version IS NOT NULL AND p_version IS DISTINCT FROM m.object_version THEN
@@ -66,7 +82,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION pipeline.register_upload(text, bigint, text, text)
-    IS 'S3 event: awaiting_upload -> uploaded (enqueue, pinning the object version) or rejected (size); a version other than the pinned one is stray.';
+    IS 'S3 event: awaiting_upload -> uploaded (enqueue, pinning the object version) or rejected (size; or the owner no longer active: discard the bytes); a version other than the pinned one is stray.';
 
 CREATE OR REPLACE FUNCTION pipeline.claim_processing(p_id uuid, p_lease_seconds integer) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -151,6 +152,32 @@ def test_forged_expired_and_malformed_tokens_are_401(client, users, stack):
         )
     for header in ("Basic YWxpY2U6eA==", "Bearer", "Bearer  ", "token"):
         assert client.http.get("/v1/me", headers={"Authorization": header}).status_code == 401
+
+
+@pytest.mark.parametrize("ver", [2**31, 2**31 + 1, 2**63, 2**64, -1, -(2**31) - 1, 1.5, "1", None])
+def test_a_signed_token_with_a_version_no_user_can_have_is_401(client, users, stack, ver):
+    """Signed with the server's own key: a `ver` outside PostgreSQL's integer (or not one) is
+    an invalid token, never a database error (was 500: 22003 out of range for integer)."""
+    user = users.create("alice")
+    now = int(time.time())
+    claims = {"sub": user["id"], "ver": ver, "iat": now, "exp": now + 600}
+    token = _forge({**claims, "iss": "mapstock", "aud": "mapstock-api"}, stack["JWT_SECRET"])
+    auth = {"Authorization": f"Bearer {token}"}
+    paths = ["/v1/me", "/v1/maps", f"/v1/maps/{uuid.uuid4()}", "/stac/search"]
+    for path in paths:
+        response = client.http.get(path, headers=auth)
+        assert response.status_code == 401, (path, response.body)
+        assert body(response)["code"] == "unauthorized", path
+    # The largest version PostgreSQL holds is still a well-formed token: only the user's own
+    # version opens the door.
+    sql_max = _forge(
+        {**claims, "ver": 2**31 - 1, "iss": "mapstock", "aud": "mapstock-api"}, stack["JWT_SECRET"]
+    )
+    response = client.http.get("/v1/me", headers={"Authorization": f"Bearer {sql_max}"})
+    assert (response.status_code, body(response)["message"]) == (
+        401,
+        "The access token is no longer valid; log in again.",
+    )
 
 
 def test_guest_me_is_401(client):

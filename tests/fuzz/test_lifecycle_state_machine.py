@@ -201,7 +201,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         actor = self.draw_actor(data, guest=False)
         assert actor is not None
         response = self.pipeline.upload_direct(
-            self.headers(actor), CONTENT[kind], f"{kind}.bin", visibility=visibility
+            self.headers(actor), CONTENT[kind], f"{kind}.geojson", visibility=visibility
         )
         if not self.may_upload(actor):
             assert response.status_code == 403, response.body
@@ -215,7 +215,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             actor,
             kind,
             visibility,
-            f"{kind}.bin",
+            f"{kind}.geojson",
             "uploaded",
             len(CONTENT[kind]),
             None,
@@ -245,7 +245,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         content = CONTENT[kind]
         declared = len(content) if size_right else len(content) + 1
         digest = {"none": None, "right": hashlib.sha256(content).hexdigest(), "wrong": "0" * 64}
-        doc = {"filename": f"{kind}.bin", "size": declared, "visibility": visibility}
+        doc = {"filename": f"{kind}.geojson", "size": declared, "visibility": visibility}
         if digest[sha]:
             doc["sha256"] = digest[sha]
         response = self.pipeline.create_presigned(self.headers(actor), **doc)
@@ -261,7 +261,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             actor,
             kind,
             visibility,
-            f"{kind}.bin",
+            f"{kind}.geojson",
             "awaiting_upload",
             declared,
             digest[sha],
@@ -310,6 +310,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.client.lambda_.invoke("on_upload", event)
         if m.id in self.deleted:
             m.object_present = False  # no row: the handler removes a late object
+            return
+        if m.status == "awaiting_upload" and not self.may_upload(m.owner):
+            # Bytes through a slot opened before the subscription ended: never kept.
+            m.status, m.error, m.object_present = "rejected", "subscription_inactive", False
             return
         if m.status == "awaiting_upload":
             if len(m.data) != m.declared_size:

@@ -9,6 +9,7 @@ from chalicelib import errors, rules
 from chalicelib.web import inputs, part_checksums
 from chalicelib.web.openapi.fields import object_schema, query_parameters
 from chalicelib.web.openapi.head import with_head
+from chalicelib.web.request import MAX_COMPLETE_JSON_BYTES, MAX_JSON_BYTES
 
 _UUID = {"type": "string", "format": "uuid"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -283,6 +284,9 @@ def _paths() -> dict[str, Any]:
             },
             ["part_number", "etag"],
         ),
+        "maxItems": 10000,
+        "description": "Every part, in order; the body may be up to "
+        f"{MAX_COMPLETE_JSON_BYTES} bytes (other JSON bodies: {MAX_JSON_BYTES}).",
     }
     form = object_schema(inputs.MAP_CHANGE)
     form["properties"]["file"] = {"type": "string", "format": "binary"}
@@ -443,7 +447,7 @@ def _paths() -> dict[str, Any]:
                 "security": [{"bearer": []}],
                 "parameters": [_MAP_ID],
                 "requestBody": _body(_object({"parts": done_parts}, ["parts"])),
-                "responses": {**_ok(200, "Map"), **_errors(400, 401, 403, 404, 409, 415)},
+                "responses": {**_ok(200, "Map"), **_errors(400, 401, 403, 404, 409, 413, 415)},
             }
         },
         "/v1/maps/{map_id}/download": {

@@ -18,37 +18,13 @@ from chalicelib.web.caller import caller_args, current_caller
 from chalicelib.web.envelope import json_response
 from chalicelib.web.fields import parse_map_id
 from chalicelib.web.map_rows import create_row
-from chalicelib.web.request import json_body
+from chalicelib.web.request import MAX_COMPLETE_JSON_BYTES, json_body
 
 bp = Blueprint(__name__)
 
 MAX_PARTS = 10_000  # S3's limit
 PARTS_PER_CALL = 100
 PART_URL_TTL_SECONDS = 900
-# Map files Map Stock reads (chalicelib/formats/sniff.py decides from the bytes later): a
-# name that says otherwise is refused before a single byte moves. No extension is fine.
-MAP_EXTENSIONS = frozenset(
-    [
-        "tif",
-        "tiff",
-        "gtiff",
-        "geotiff",
-        "json",
-        "geojson",
-        "kml",
-        "kmz",
-        "gpx",
-        "gpkg",
-        "mbtiles",
-        "pmtiles",
-        "zip",
-        "png",
-        "jpg",
-        "jpeg",
-        "webp",
-        "pdf",
-    ]
-)
 
 
 def part_size_for(size: int, smallest: int) -> int:
@@ -61,15 +37,6 @@ def part_size_for(size: int, smallest: int) -> int:
     return math.ceil(needed / mib) * mib
 
 
-def _check_extension(filename: str) -> None:
-    stem, dot, ext = filename.rpartition(".")
-    if dot and stem and ext.lower() not in MAP_EXTENSIONS:
-        raise errors.unsupported_media_type(
-            f"filename: .{ext[:16]} is not a map format Map Stock accepts (GeoTIFF, GeoJSON, "
-            "KML/KMZ, GPX, GeoPackage, MBTiles, PMTiles, zipped Shapefile, PNG/JPEG/WebP, PDF)."
-        )
-
-
 def _iso(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -80,7 +47,6 @@ def create(
     """POST /v1/maps for a multipart upload: the S3 upload is started, then the map row
     (quota) is made in one call; a refused row aborts the S3 upload again."""
     settings = get_settings()
-    _check_extension(common["p_filename"])
     size = int(fields["size"])
     part_size = part_size_for(size, settings.multipart_part_bytes)
     part_count = math.ceil(size / part_size)
@@ -200,7 +166,7 @@ def _held_parts(upload: dict[str, Any]) -> list[dict[str, Any]]:
     except KeyError:
         # The row says awaiting_upload but S3 no longer has the upload (aborted by the bucket's
         # lifecycle rule): nothing can resume it.
-        raise errors.conflict("The upload expired in storage; delete it and start again.") from None
+        raise errors.conflict(_EXPIRED) from None
 
 
 @bp.route("/maps/{map_id}/upload", methods=["GET"])
@@ -221,12 +187,14 @@ def upload_state(map_id: str) -> Response:
 
 
 _COMPLETE_KEYS = ({"part_number", "etag"}, {"part_number", "etag", "checksum_sha256"})
+_EXPIRED = "The upload expired in storage; delete it and start again."
 
 
-def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The client's part list against S3's: all parts, in order, the ETags (and checksums,
-    when given) S3 holds, the right sizes; raises ApiError 400 naming what is wrong (the upload
-    stays resumable). Returns the parts to complete with, with their checksums."""
+def _listed_parts(
+    doc: dict[str, Any], upload: dict[str, Any]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """The client's part list: all parts, in order, each once; raises ApiError 400 naming what
+    is wrong (the upload stays resumable). Returns {part: etag} and the checksums given."""
     if set(doc) != {"parts"} or not isinstance(doc["parts"], list):
         raise errors.invalid("parts: required, a list of {part_number, etag}.")
     given: dict[int, str] = {}
@@ -247,8 +215,7 @@ def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[st
     count = int(upload["part_count"])
     if list(given) != sorted(given):
         raise errors.invalid("parts: list them in ascending part_number order.")
-    expected = list(range(1, count + 1))
-    missing = [n for n in expected if n not in given]
+    missing = [n for n in range(1, count + 1) if n not in given]
     extra = [n for n in given if not 1 <= n <= count]
     if extra:
         raise errors.invalid(f"parts: part {extra[0]} is not in this upload (1..{count}).")
@@ -256,9 +223,20 @@ def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[st
         raise errors.invalid(f"parts: part {missing[0]} is missing ({len(missing)} in all).")
     if claimed and upload.get("checksum_algorithm") is None:
         raise errors.invalid("parts: this upload was created without part checksums.")
-    held = {p["part_number"]: p for p in _held_parts(upload)}
+    return given, claimed
+
+
+def _check_held(
+    given: dict[int, str], claimed: dict[int, str], upload: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The client's parts against S3's: the ETags (and checksums, when given) S3 holds, the
+    right sizes; raises ApiError 400 naming what is wrong, KeyError when S3 has no such upload
+    (any more). Returns the parts to complete with, with their checksums."""
+    held = {
+        p["part_number"]: p for p in storage.list_parts(upload["object_key"], upload["upload_id"])
+    }
     parts = []
-    for n in expected:
+    for n in given:
         part = held.get(n)
         if part is None:
             raise errors.invalid(f"parts: S3 holds no part {n}; upload it, then complete.")
@@ -278,17 +256,57 @@ def _check_complete(doc: dict[str, Any], upload: dict[str, Any]) -> list[dict[st
     return parts
 
 
+def _same_completion(object_etag: Any, given: dict[int, str]) -> bool:
+    """Whether the stored object is the one these parts complete (S3's multipart ETag)."""
+    expected = storage.multipart_etag(list(given.values()))
+    return expected is not None and str(object_etag or "").strip('"') == expected
+
+
+def _completed_already(doc: dict[str, Any], upload: dict[str, Any]) -> dict[str, Any]:
+    """The map, when these parts are the ones its object was completed from; raises ApiError
+    409 saying the upload is complete otherwise (whatever is wrong with the list)."""
+    try:
+        given, _ = _listed_parts(doc, upload)
+    except errors.ApiError:
+        given = {}
+    if not given or not _same_completion(upload["object_etag"], given):
+        raise errors.conflict(
+            f"The upload is already complete (the map is {upload['status']}), "
+            "with other parts than these."
+        )
+    return dict(upload["map"])
+
+
 @bp.route("/maps/{map_id}/upload/complete", methods=["POST"], content_types=["application/json"])
 def complete(map_id: str) -> Response:
-    """Owner: assemble the object from its parts; the map becomes `uploaded`.
+    """Owner: assemble the object from its parts; the map becomes `uploaded`. Idempotent: a
+    completion already made (an answer lost, or concurrent calls) with the same parts is
+    answered as the first one was.
 
     Two database calls, on purpose: the upload's shape is read (and the caller checked) before
     S3 assembles anything, and the map is marked uploaded after it did."""
     caller = _caller()
-    doc = json_body(bp.current_request)
-    upload = _upload(caller, map_id, owner_only=True)
-    parts = _check_complete(doc, upload)
-    done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
+    doc = json_body(bp.current_request, MAX_COMPLETE_JSON_BYTES)
+    upload = dict(
+        db.call("api.multipart_completion", **caller_args(caller), p_id=parse_map_id(map_id))
+    )
+    if upload["status"] != "awaiting_upload":
+        return json_response(_completed_already(doc, upload))
+    given, claimed = _listed_parts(doc, upload)
+    try:
+        parts = _check_held(given, claimed, upload)
+        done = storage.complete_multipart(upload["object_key"], upload["upload_id"], parts)
+    except KeyError:
+        # S3 has no such upload any more: a concurrent completion made the object (the map is
+        # marked uploaded by whichever call gets there first), or it was aborted or expired.
+        found = storage.head(upload["object_key"])
+        if found is None:
+            raise errors.conflict(_EXPIRED) from None
+        if not _same_completion(found.get("ETag"), given):
+            raise errors.conflict(
+                "The upload is already complete, with other parts than these."
+            ) from None
+        done = found
     # Every part's size was checked against S3's list: the object is the declared size (and
     # its S3 event checks the stored one again), so no HEAD request is needed for it.
     size = int(upload["size"])
@@ -301,7 +319,7 @@ def complete(map_id: str) -> Response:
         p_version=version,
         p_etag=str(done.get("ETag", "")).strip('"') or None,
     )
-    logs.log("multipart_completed", map_id=map_id, parts=len(parts), size=size)
+    logs.log("multipart_completed", map_id=map_id, parts=len(given), size=size)
     return json_response(result)
 
 
