@@ -1,4 +1,4 @@
-"""`chalice local`, with six differences: a path no route matches answers 404 in the contract's
+"""`chalice local`, with these differences: a path no route matches answers 404 in the contract's
 error shape, as the deployed API does (its gateway responses are set by the deploy), instead
 of API Gateway's default 403 "Missing Authentication Token" (a browser navigating there gets
 the web app's shell with that 404, to show its own "Page not found"); the listening socket's backlog
@@ -15,7 +15,8 @@ Gateway does before it hands Lambda the whole body, where chalice reads only Con
 bytes and so handed the app an empty body; never past the largest body the app takes (a
 direct upload's limit plus its form's overhead, or a multipart completion listing 10,000
 parts, whichever is larger): beyond it, 413 in the contract's error shape, without buffering
-the rest."""
+the rest; and a request line in raw UTF-8 (`curl "…?q=地図"`) is read as UTF-8, as API Gateway
+reads it, where http.server reads it as Latin-1."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import gzip
 import json
 import re
 import sys
+import urllib.parse
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,8 +44,9 @@ class RouteNotFound(local.LocalGatewayException):
     CODE = 404
 
 
-class BodyRefused(local.LocalGatewayException):
-    """A chunked body over the limit (413) or not valid chunked coding (400)."""
+class Refused(local.LocalGatewayException):
+    """A request refused before the app sees it, in the contract's error shape: a chunked
+    body over the limit (413), not valid chunked coding or a request line not in UTF-8 (400)."""
 
     def __init__(self, code: int, message: str) -> None:
         self.CODE = code
@@ -78,13 +81,13 @@ def body_limit() -> int:
 def _line(rfile: Any) -> bytes:
     line = rfile.readline(MAX_CHUNK_LINE + 1)
     if len(line) > MAX_CHUNK_LINE or not line.endswith(b"\n"):
-        raise BodyRefused(400, "The chunked request body is malformed.")
+        raise Refused(400, "The chunked request body is malformed.")
     return line.rstrip(b"\r\n")
 
 
 def read_chunked(rfile: Any, limit: int) -> bytes:
     """The body of a chunked request (RFC 9112 section 7.1), trailers read and dropped; raises
-    BodyRefused 413 as soon as it would pass `limit` bytes, 400 for malformed coding."""
+    Refused 413 as soon as it would pass `limit` bytes, 400 for malformed coding."""
     parts: list[bytes] = []
     total = 0
     while True:
@@ -94,21 +97,21 @@ def read_chunked(rfile: Any, limit: int) -> bytes:
             or len(size_text) > 16
             or not all(c in b"0123456789abcdefABCDEF" for c in size_text)
         ):
-            raise BodyRefused(400, "The chunked request body is malformed.")
+            raise Refused(400, "The chunked request body is malformed.")
         size = int(size_text, 16)
         if size == 0:
             break
         total += size
         if total > limit:
-            raise BodyRefused(413, f"Request bodies are limited to {limit} bytes.")
+            raise Refused(413, f"Request bodies are limited to {limit} bytes.")
         chunk = rfile.read(size)
         if len(chunk) != size or _line(rfile) != b"":
-            raise BodyRefused(400, "The chunked request body is malformed.")
+            raise Refused(400, "The chunked request body is malformed.")
         parts.append(chunk)
     for _ in range(MAX_TRAILER_LINES):
         if _line(rfile) == b"":
             return b"".join(parts)
-    raise BodyRefused(400, "The chunked request body has too many trailer lines.")
+    raise Refused(400, "The chunked request body has too many trailer lines.")
 
 
 def install_chunked_bodies(limit: int) -> None:
@@ -129,7 +132,7 @@ def install_chunked_bodies(limit: int) -> None:
     def handle(self: Any) -> None:
         try:
             headers, body = parse(self)
-        except BodyRefused as exc:
+        except Refused as exc:
             # The rest of the body is unread: the connection cannot carry another request.
             self.close_connection = True
             self._send_error_response(exc)
@@ -197,6 +200,26 @@ def send_head_response(handler: Any, code: int, headers: dict[str, Any]) -> None
     handler._send_headers(headers)
 
 
+def utf8_target(target: str) -> str:
+    """The request's path and query as API Gateway reads them: as UTF-8. http.server decodes
+    the request line as Latin-1, so raw UTF-8 (curl sends `?q=地図` as typed) reached the app
+    as other characters; its bytes are percent-encoded instead, which chalice decodes as
+    UTF-8. Raises Refused 400 for bytes that are not UTF-8."""
+    if target.isascii():
+        return target
+    raw = target.encode("latin-1")  # the bytes that came, as http.server decoded each one
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(
+            400, "The request's path or query is not UTF-8: percent-encode it as UTF-8."
+        ) from None
+    return urllib.parse.quote(raw, safe=_VISIBLE_ASCII)
+
+
+_VISIBLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))  # kept as sent, % escapes too
+
+
 def install() -> None:
     """Patch chalice's local gateway so unmatched paths are contract-shaped 404s (a browser
     navigating gets the web app's shell, whose router shows its "Page not found" view) and
@@ -211,6 +234,7 @@ def install() -> None:
             send_response(self, code, headers, body)
 
     def handle_request(self: Any, method: str, path: str, headers: Any, body: Any) -> Any:
+        path = utf8_target(path)
         try:
             return original(self, method, path, headers, body)
         except local.ForbiddenError as exc:

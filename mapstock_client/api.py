@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -40,14 +41,44 @@ def map_path(map_id: str, *rest: str) -> str:
     return "/".join(["/v1/maps", canonical, *rest])
 
 
-def error_from(response: httpx.Response) -> ApiError:
-    """The API's error document as an ApiError; a body that is not one still gives one line."""
+def error_from(response: httpx.Response, base: str = "") -> ApiError:
+    """The API's error document as an ApiError. Any other body is never shown: an HTML page
+    means MAPSTOCK_API names something else, said with the URL and the status."""
+    status = response.status_code
     try:
         doc = response.json()
-        return ApiError(response.status_code, str(doc["code"]), str(doc["message"]))
-    except (ValueError, KeyError, TypeError):
-        text = response.text.strip()[:200] or response.reason_phrase
-        return ApiError(response.status_code, f"http_{response.status_code}", text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        if isinstance(doc.get("code"), str):
+            return ApiError(status, doc["code"], doc["message"])
+        # API Gateway's own answers ({"message": "Internal server error"}): short, no code.
+        return ApiError(status, f"http_{status}", doc["message"][:200])
+    request = response.request
+    where = base or str(request.url.copy_with(path="/", query=None)).rstrip("/")
+    return ApiError(
+        status,
+        f"http_{status}",
+        f"{where} does not answer like a Map Stock API ({request.method} {request.url.path}: "
+        f"HTTP {status} {response.reason_phrase}); check MAPSTOCK_API",
+    )
+
+
+def joined(first: str, then: str) -> str:
+    """`first; then`, without the full stop that ends `first` (not "expired.; log in")."""
+    return f"{first.rstrip().rstrip('.')}; {then}"
+
+
+def storage_problem(response: httpx.Response) -> str:
+    """S3's answer in a few words (its error Code and Message), never the whole body."""
+    text = response.text
+    found = {
+        tag: m.group(1).strip()
+        for tag in ("Code", "Message")
+        if (m := re.search(f"<{tag}>([^<]{{0,200}})</{tag}>", text))
+    }
+    said = ": ".join(found.values()) or response.reason_phrase
+    return f"{response.status_code} {said}".rstrip()
 
 
 class Api:
@@ -90,7 +121,7 @@ class Api:
                 continue
             if response.is_success:
                 return response
-            raise error_from(response)
+            raise error_from(response, self.base)
         raise AssertionError("unreachable")
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -22,7 +24,7 @@ from mapstock_client.api import ClientError, map_path
 from mapstock_client.download import download
 from mapstock_client.listing import details, table, upload_summary
 from mapstock_client.session import LOG_IN_FIRST, api_for, check_session
-from mapstock_client.upload import Interrupted, Request, upload
+from mapstock_client.upload import Interrupted, Request, check_file, upload
 from mapstock_client.waiting import FileHasher, wait_final
 
 VISIBILITIES = ("private", "members", "public")
@@ -59,8 +61,9 @@ def cmd_logout(args: argparse.Namespace) -> None:
 
 def cmd_upload(args: argparse.Namespace) -> int:
     api = api_for()
-    check_session(api)  # before a single byte is sent for nothing
     path = Path(args.file)
+    check_file(path)  # a missing or empty file: said without asking the server
+    check_session(api)  # before a single byte is sent for nothing
     hasher = FileHasher(path) if args.wait and path.is_file() else None
     if hasher:
         hasher.start()
@@ -153,9 +156,52 @@ def _limit(value: str) -> int:
     return int(value)
 
 
+def _bbox(value: str) -> str:
+    """Four finite numbers, as given (the ranges and a box across 180° are the server's)."""
+    numbers = value.split(",")
+    try:
+        finite = len(numbers) == 4 and all(math.isfinite(float(n)) for n in numbers)
+    except ValueError:
+        finite = False
+    if not finite:
+        raise argparse.ArgumentTypeError(f"must be minx,miny,maxx,maxy, e.g. {BBOX_EXAMPLE}")
+    return value
+
+
+# A dash then a digit: a negative number, never an option (no mapstock option looks like one).
+NEGATIVE = re.compile(r"-\.?\d")
+BBOX_EXAMPLE = "-80,23,-76,26"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reads `--bbox -80,23,-76,26` (or `--limit -1`) as the option's value: a
+    value starting with a minus is glued on (`--bbox=-80,…`), which argparse then takes."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        args = sys.argv[1:] if args is None else list(args)
+        glued: list[str] = []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                glued += args[i:]
+                break
+            if glued and NEGATIVE.match(arg) and self._takes_value(glued[-1]):
+                glued[-1] += "=" + arg
+            else:
+                glued.append(arg)
+        return super().parse_known_args(glued, namespace)
+
+    def _takes_value(self, option: str) -> bool:
+        """Whether `option` (or the one long option it abbreviates) is followed by a value."""
+        takes = {s: a.nargs != 0 for a in self._actions for s in a.option_strings}
+        if option in takes:
+            return takes[option]
+        named = [s for s in takes if option.startswith("--") and s.startswith(option)]
+        return len(named) == 1 and takes[named[0]]
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line (MAPSTOCK_API names the server, MAPSTOCK_CONFIG the client's folder)."""
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="mapstock",
         description="Map Stock client. The API is $MAPSTOCK_API (default "
         f"{config.DEFAULT_API}); the token is kept in $MAPSTOCK_CONFIG "
@@ -166,8 +212,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"mapstock {__version__}")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, run: Callable[[argparse.Namespace], Any], text: str) -> Any:
-        cmd = sub.add_parser(name, help=text, description=text)
+    def command(
+        name: str, run: Callable[[argparse.Namespace], Any], text: str, epilog: str | None = None
+    ) -> Any:
+        cmd = sub.add_parser(name, help=text, description=text, epilog=epilog)
         cmd.set_defaults(run=run)
         return cmd
 
@@ -184,10 +232,21 @@ def parser() -> argparse.ArgumentParser:
         "--parallel", type=_parallel, default=4, metavar="N", help="parts sent at once (4)"
     )
     cmd.add_argument("-v", "--verbose", action="store_true", help="a line per part sent")
-    cmd = command("ls", cmd_ls, "browse the maps you may see, newest first")
+    cmd = command(
+        "ls",
+        cmd_ls,
+        "browse the maps you may see, newest first",
+        f"example: mapstock ls --bbox {BBOX_EXAMPLE} (west of Greenwich and south of the "
+        "equator the numbers are negative)",
+    )
     cmd.add_argument("--q", "-q", help="words in title, description or file name")
     cmd.add_argument("--format", help="geotiff, geojson, …")
-    cmd.add_argument("--bbox", help="minx,miny,maxx,maxy (WGS84): maps that intersect it")
+    cmd.add_argument(
+        "--bbox",
+        type=_bbox,
+        metavar="MINX,MINY,MAXX,MAXY",
+        help=f"WGS84 degrees, e.g. {BBOX_EXAMPLE}: maps that intersect the box",
+    )
     cmd.add_argument("--mine", action="store_true", help="only your own maps")
     shown = cmd.add_mutually_exclusive_group()
     shown.add_argument("--limit", type=_limit, default=20, metavar="N", help="at most N (20)")

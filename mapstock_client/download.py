@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from mapstock_client.api import Api, ClientError, map_path
+from mapstock_client.api import Api, ClientError, map_path, storage_problem
 from mapstock_client.progress import progress
 
 CHUNK = 1024 * 1024
@@ -50,16 +50,16 @@ def safe_name(filename: str) -> str:
 
 
 def target_for(doc: dict[str, Any], output: str | None) -> Path:
-    """-o PATH (a folder, or PATH/: the map's name in it), else the map's name here, never
-    overwritten."""
-    if output is not None:
-        chosen = Path(output)
-        if output.endswith("/") or chosen.is_dir():  # a folder (made when it ends with "/")
-            chosen.mkdir(parents=True, exist_ok=True)
-            return chosen / safe_name(doc["filename"])
-        return chosen
-    chosen = Path(safe_name(doc["filename"]))
-    if chosen.exists():
+    """-o FILE (replaced: the user named it), else the map's name in -o FOLDER (FOLDER/ is
+    made) or here, never overwritten; raises ClientError when that name is taken, OSError."""
+    if output is None:
+        chosen = Path(safe_name(doc["filename"]))
+    elif output.endswith("/") or Path(output).is_dir():
+        Path(output).mkdir(parents=True, exist_ok=True)
+        chosen = Path(output) / safe_name(doc["filename"])
+    else:
+        return Path(output)
+    if chosen.exists() or chosen.is_symlink():
         raise ClientError(f"{chosen} already exists; choose where with -o PATH")
     return chosen
 
@@ -130,9 +130,8 @@ def download(api: Api, map_id: str, output: str | None, original: bool) -> Path:
         )
         with tmp, httpx.stream("GET", link["url"], timeout=TIMEOUT) as response:
             if response.status_code != 200:
-                raise ClientError(
-                    f"storage answered {response.status_code}: {response.read()[:200]!r}"
-                )
+                response.read()
+                raise ClientError(f"storage answered {storage_problem(response)}")
             size = int(response.headers.get("Content-Length") or 0)
             bar = progress("download", size)
             try:

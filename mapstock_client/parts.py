@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import httpx
 
-from mapstock_client.api import Api, ClientError, map_path
+from mapstock_client.api import Api, ClientError, map_path, storage_problem
 from mapstock_client.progress import Progress
 
 CHUNK = 1024 * 1024  # read, hashed and handed to the socket in steps of this (progress too)
@@ -289,7 +289,7 @@ class PartSender:
                 if response.status_code == 200 and etag:
                     self.log(f"part {number} sent ({len(data)} bytes)")
                     return etag
-                problem = f"S3 answered {response.status_code}: {response.text.strip()[:200]}"
+                problem = f"S3 answered {storage_problem(response)}"
                 if response.status_code == 403:
                     self.forget_url(number)  # expired (or refused): the next attempt signs anew
                 elif _bad_digest(response):

@@ -4,9 +4,13 @@ server before an upload sends any byte."""
 from __future__ import annotations
 
 from mapstock_client import config
-from mapstock_client.api import Api, ApiError, ClientError
+from mapstock_client.api import Api, ApiError, ClientError, joined
 
 LOG_IN_FIRST = "unauthorized: Log in first: mapstock login USERNAME"
+SUBSCRIPTION_INACTIVE = (  # the server's words, for the same rule (GET /v1/me's "active")
+    "subscription_inactive: Your subscription is not active: uploading needs an active "
+    "subscription."
+)
 
 
 def api_for(authenticated: bool = True) -> Api:
@@ -23,15 +27,18 @@ def api_for(authenticated: bool = True) -> Api:
 
 
 def check_session(api: Api) -> None:
-    """One cheap authenticated call (GET /v1/me) before bytes are sent: a revoked token is
-    refused now, not after a whole upload. Raises ClientError, ApiError."""
+    """One cheap authenticated call (GET /v1/me) before bytes are sent: a revoked token, or a
+    subscription that is not active, is refused now, not after a whole upload. Raises
+    ClientError, ApiError."""
     if "Authorization" not in api.http.headers:
         raise ClientError(LOG_IN_FIRST)
     try:
-        api.call("GET", "/v1/me")
+        me = api.json("GET", "/v1/me")
     except ApiError as exc:
         if exc.status != 401:
             raise
         session = config.load_session(api.base)
         who = session.username if session else "USERNAME"
-        raise ClientError(f"{exc}; log in again: mapstock login {who}") from None
+        raise ClientError(joined(str(exc), f"log in again: mapstock login {who}")) from None
+    if me.get("active") is False:  # the very rule the server applies to an upload
+        raise ClientError(SUBSCRIPTION_INACTIVE)

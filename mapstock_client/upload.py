@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from typing import Any, BinaryIO, cast
 import httpx
 
 from mapstock_client import config
-from mapstock_client.api import Api, ApiError, ClientError, map_path
+from mapstock_client.api import Api, ApiError, ClientError, joined, map_path, storage_problem
 from mapstock_client.parts import Layout, PartSender
 from mapstock_client.progress import progress
 
@@ -52,12 +53,7 @@ class Request:
 def upload(api: Api, req: Request) -> dict[str, Any]:
     """Upload the file; returns the map document. Raises ClientError, ApiError, Interrupted."""
     path = req.path.resolve()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise ClientError(f"{req.path}: {exc.strerror}") from None
-    if not path.is_file():
-        raise ClientError(f"{req.path}: not a regular file")
+    st = check_file(req.path)
     where = config.record_path(api.base, path)
     record = config.load_record(where)
     if record and not config.same_file(record, st):
@@ -86,6 +82,20 @@ def upload(api: Api, req: Request) -> dict[str, Any]:
         return send_parts(api, req, path, doc["id"], layout, {}, where, checksums)
     presigned_post(api, doc["id"], instructions, path, st.st_size)
     return dict(doc)
+
+
+def check_file(path: Path) -> os.stat_result:
+    """The file's stat, checked before any call; raises ClientError for a missing, special or
+    empty file (the server would refuse it only once it is sent)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ClientError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ClientError(f"{path}: not a regular file")
+    if st.st_size == 0:
+        raise ClientError(f"{path}: is empty; there is no map to upload")
+    return st
 
 
 def direct(api: Api, req: Request, path: Path, size: int) -> dict[str, Any]:
@@ -123,7 +133,7 @@ def presigned_post(
             reader.progress.close()
     if not response.is_success:
         _remove_quietly(api, map_id)
-        raise ClientError(f"storage refused the upload ({response.status_code}): {response.text}")
+        raise ClientError(f"storage refused the upload ({storage_problem(response)})")
 
 
 def _remove_quietly(api: Api, map_id: str) -> None:
@@ -173,7 +183,7 @@ def resume(
         if doc["status"] != "awaiting_upload":  # finished by an earlier run after all
             req.log(f"map {map_id} was already uploaded")
             return dict(doc)
-        req.log(f"map {map_id}: {exc}; starting again")
+        req.log(joined(f"map {map_id}: {exc}", "starting again"))
         _abort_quietly(api, map_id)
         return None
     layout = Layout(size, int(state["part_size"]), int(state["part_count"]))

@@ -24,6 +24,9 @@ MAX_COMPLETE_JSON_BYTES = 2 * 1024 * 1024
 # 32768 of them (a multipart completion's 2 MiB, a million), so depth is measured first
 # (without recursion) and capped far below Python's recursion limit.
 MAX_JSON_DEPTH = 32
+# No field is a number this long; a longer one is refused before Python converts it (an int of
+# over 4300 digits raises with interpreter advice, and conversion time grows with the length).
+MAX_NUMBER_DIGITS = 100
 # A JSON string, or the rest of the text after an unterminated one: one forward pass, no
 # backtracking, so stripping strings stays linear whatever the body.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
@@ -72,9 +75,18 @@ def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, An
             raw.decode("utf-8"),
             parse_constant=_reject_constant,
             object_pairs_hook=_no_duplicate_keys,
+            parse_int=_integer,
+            parse_float=_number,
         )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise errors.invalid(f"body: not valid JSON ({_short(exc)}).") from None
+    except UnicodeDecodeError as exc:
+        raise errors.invalid(f"body: not valid UTF-8 (at byte {exc.start + 1}).") from None
+    except json.JSONDecodeError as exc:  # its msg is the grammar's ("Expecting value")
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise errors.invalid(f"body: not valid JSON at {where} ({exc.msg.lower()}).") from None
+    except _Refused as exc:
+        raise errors.invalid(f"body: {exc}.") from None
+    except ValueError:  # nothing else raises one; never Python's own words in an answer
+        raise errors.invalid("body: not valid JSON.") from None
     except RecursionError:  # not reached under MAX_JSON_DEPTH; kept should the cap ever grow
         raise errors.invalid(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels.") from None
     if not isinstance(doc, dict):
@@ -89,18 +101,31 @@ def json_depth(raw: bytes) -> int:
     return max(itertools.accumulate(memoryview(structure).cast("b")), default=0)
 
 
+class _Refused(ValueError):
+    """JSON that parses but is refused here; its text is said as it is."""
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise _Refused(f"{name} is not JSON")
+
+
+def _integer(text: str) -> int:
+    # Checked first: past 4300 digits int() raises with Python's advice in its message.
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _Refused(f"a number has more than {MAX_NUMBER_DIGITS} digits")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    if sum(c.isdigit() for c in text) > MAX_NUMBER_DIGITS:
+        raise _Refused(f"a number has more than {MAX_NUMBER_DIGITS} digits")
+    return float(text)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for key, value in pairs:
         if key in doc:
-            raise ValueError(f"duplicate key {key!r}")
+            raise _Refused(f"the key {key[:64]!r} is given twice")
         doc[key] = value
     return doc
-
-
-def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

@@ -208,6 +208,25 @@ def test_an_expired_or_revoked_login_is_said_before_any_byte_is_sent(stack, tmp_
         )
 
 
+def test_an_inactive_subscription_or_an_empty_file_is_said_before_any_byte_is_sent(stack, tmp_path):
+    user = member(stack, tmp_path, login=False)
+    assert stack.cli("user", "update", user.name, "--deactivate").returncode == 0
+    assert user.run("login", user.name, MAPSTOCK_PASSWORD=PASSWORD).returncode == 0
+    assert user.api("/v1/me")["active"] is False
+    geojson(user.home / "small.geojson", 0.5, seed=10)
+    refused = user.run("upload", "small.geojson")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == (  # one line: no progress line, nothing was sent
+        "subscription_inactive: Your subscription is not active: uploading needs an active "
+        "subscription.\n"
+    )
+    assert user.api("/v1/maps?owner=me")["items"] == []
+    (user.home / "empty.tif").write_bytes(b"")
+    empty = user.run("upload", "empty.tif")
+    assert (empty.returncode, empty.stdout) == (1, "")
+    assert empty.stderr == "empty.tif: is empty; there is no map to upload\n"
+
+
 def test_interrupted_multipart_upload_resumes_with_the_missing_parts_only(stack, tmp_path):
     user = member(stack, tmp_path)
     data = geojson(user.home / "big.geojson", 16)
@@ -422,6 +441,14 @@ def test_download_checks_the_sha256_and_refuses_a_tampered_object(stack, tmp_pat
     assert got.stdout == f"{out / 'trail.geojson'}\n"
     assert (out / "trail.geojson").read_bytes() == data
     assert "download: " in got.stderr and "(100%)" in got.stderr
+    # Into a folder the client picks the name, so it never replaces a file already there.
+    (out / "trail.geojson").write_bytes(b"keep me")
+    taken = user.run("download", map_id, "-o", str(out))
+    assert (taken.returncode, taken.stdout) == (1, "")
+    assert taken.stderr == f"{out / 'trail.geojson'} already exists; choose where with -o PATH\n"
+    assert (out / "trail.geojson").read_bytes() == b"keep me"
+    assert user.ok("download", map_id, "-o", str(out / "trail.geojson")).stdout  # named: replaced
+    assert (out / "trail.geojson").read_bytes() == data
     original = user.ok("download", map_id, "--original", "-o", str(out / "original.geojson"))
     assert (out / "original.geojson").read_bytes() == data, original.stderr
     made = user.ok("download", map_id, "--original", "-o", "made/")  # a folder, made
@@ -474,6 +501,9 @@ def test_ls_show_share_rm_and_their_errors(stack, tmp_path):
     assert owner.ok("share", map_id, "public").stdout == "public\n"
     assert json.loads(guest.ok("show", map_id, "--json").stdout)["visibility"] == "public"
     assert map_id in guest.ok("ls", "--bbox", "5,45,10,47", "--format", "geojson").stdout
+    # Boxes with negative numbers (west of Greenwich) are option values, not options.
+    assert map_id in guest.ok("ls", "--bbox", "-10,40,10,50").stdout
+    assert map_id not in guest.ok("ls", "--bbox", "-80,23,-76,26", "--json").stdout
     refused = guest.run("rm", map_id)
     assert refused.returncode == 1
     assert refused.stderr.startswith("unauthorized: ")

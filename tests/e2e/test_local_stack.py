@@ -340,6 +340,48 @@ def test_head_on_api_routes_is_get_without_a_body_on_one_kept_alive_connection(
     assert doc["download_count"] == 2  # the two GETs of the download link, not the HEADs
 
 
+def test_a_query_in_raw_utf8_is_read_as_utf8(local_stack: LocalStack) -> None:
+    """curl sends `?q=地図` unencoded; API Gateway reads it as UTF-8, and so does `make run`."""
+    stack = local_stack
+    owner = f"chizu{uuid.uuid4().hex[:6]}"
+    create_member(stack, owner)
+    headers = login(stack, owner)
+    made = session().post(
+        f"{stack.url}/v1/maps",
+        headers=headers,
+        data={"title": "地図 of cairns"},
+        files={"file": ("chizu.geojson", geojson_map(), "application/geo+json")},
+        timeout=30,
+    )
+    assert made.status_code == 201, made.text
+    map_id = made.json()["map"]["id"]
+    auth = f"Authorization: {headers['Authorization']}\r\n".encode()
+
+    def get(target: bytes) -> tuple[int, Any]:
+        request = b"GET " + target + b" HTTP/1.1\r\nHost: local\r\n" + auth + b"\r\n"
+        status, _, body = _raw(stack, request)
+        return status, json.loads(body)
+
+    for target in ("/v1/maps?owner=me&q=地図".encode(), b"/v1/maps?owner=me&q=%E5%9C%B0%E5%9B%B3"):
+        status, page = get(target)
+        assert status == 200, page
+        assert [m["id"] for m in page["items"]] == [map_id], target
+    status, page = get("/v1/maps?owner=me&q=海図".encode())
+    assert (status, page["items"]) == (200, [])
+    status, page = get("/stac/search?ids=地図".encode())
+    assert (status, page["type"], page["features"]) == (200, "FeatureCollection", [])
+    status, page = get("/v1/maps/地図".encode())
+    assert (status, page["code"]) == (404, "not_found")
+    for target in (b"/v1/maps?q=\xff\xfe", b"/v1/maps/\xe5\x9c"):  # not UTF-8
+        status, error = get(target)
+        assert status == 400, error
+        assert set(error) == {"code", "message", "request_id"}
+        assert error["code"] == "invalid_request"
+        assert error["message"] == (
+            "The request's path or query is not UTF-8: percent-encode it as UTF-8."
+        )
+
+
 def test_stop_leaves_nothing_running(local_stack: LocalStack) -> None:
     run = local_stack.run_files()
     pids, ports = run["pids"], run["ports"]

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib.web.request import MAX_JSON_DEPTH
+from chalicelib.web.request import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 from chalicelib.web.routes.maps import decode_cursor, encode_cursor
 from tests.conftest import GEOJSON, body, multipart
 
@@ -302,6 +302,9 @@ def routes(client, users, sql):
         "update_user": ("patch", "/v1/users/alice", root),
         "create_map": ("post", "/v1/maps", alice),
         "update_map": ("patch", f"/v1/maps/{map_id}", alice),
+        "part_urls": ("post", f"/v1/maps/{map_id}/upload/parts", alice),
+        "complete": ("post", f"/v1/maps/{map_id}/upload/complete", alice),
+        "stac_search": ("post", "/stac/search", alice),
     }
 
 
@@ -382,6 +385,69 @@ def test_nesting_up_to_the_limit_is_judged_on_its_fields(client, routes):
     response = _send(client, routes["create_map"], raw)
     _assert_error(response, 400, "invalid_request")
     assert body(response)["message"] == "title: must be a string."
+
+
+# Numbers no field takes, on every JSON route: past 4300 digits Python's int() raises with
+# interpreter advice ("use sys.set_int_max_str_digits()"), which must never reach an answer.
+LONG_NUMBERS = [
+    "1" + "0" * 5000,
+    "-" + "9" * 4301,
+    "1" * (MAX_NUMBER_DIGITS + 1),
+    "0." + "3" * 5000,
+    "1e" + "9" * 5000,
+    "-1.5E-" + "0" * 4999 + "1",
+]
+
+
+@pytest.mark.parametrize(
+    "route_name",
+    ["login", "create_user", "update_user", "create_map", "update_map", "part_urls", "complete",
+     "stac_search"],
+)  # fmt: skip
+@pytest.mark.parametrize("number", LONG_NUMBERS, ids=lambda n: f"{n[:6]}…{len(n)}")
+def test_numbers_with_too_many_digits_are_400_on_every_json_route(
+    client, sql, routes, route_name, number
+):
+    before = _stored(sql)
+    for raw in ('{"title": %s}' % number, "[1, %s]" % number, number):  # noqa: UP031
+        response = _send(client, routes[route_name], raw.encode())
+        _assert_error(response, 400, "invalid_request")
+        said = body(response)["message"]
+        assert said == f"body: a number has more than {MAX_NUMBER_DIGITS} digits.", raw[:40]
+    assert _stored(sql) == before
+
+
+@pytest.mark.parametrize(
+    ("raw", "said"),
+    [
+        (
+            b'{"title": 1e400, }',
+            "body: not valid JSON at line 1 column 18 (expecting property "
+            "name enclosed in double quotes).",
+        ),
+        (
+            b'{"title": "a"}\n{"title": "b"}',
+            "body: not valid JSON at line 2 column 1 (extra data).",
+        ),
+        (b'{"title": "a", "title": "b"}', "body: the key 'title' is given twice."),
+        (b'{"title": Infinity}', "body: Infinity is not JSON."),
+        (b'{"title": "\xff"}', "body: not valid UTF-8 (at byte 12)."),
+    ],
+)
+def test_json_that_does_not_parse_is_said_in_plain_words(client, routes, raw, said):
+    response = _send(client, routes["update_map"], raw)
+    _assert_error(response, 400, "invalid_request")
+    assert body(response)["message"] == said
+
+
+def test_numbers_python_makes_infinite_are_judged_as_fields(client, sql, routes):
+    before = _stored(sql)
+    for route_name in ("update_map", "create_map", "stac_search", "part_urls"):
+        for raw in (b'{"title": 1e400}', b'{"size": -1e400, "limit": 1e999}'):
+            response = _send(client, routes[route_name], raw)
+            assert 400 <= response.status_code < 500, (route_name, raw, response.body)
+            assert not body(response)["message"].startswith("body:"), body(response)
+    assert _stored(sql) == before
 
 
 # Digits other than ASCII: str.isdigit() is true for "²" (int() then fails) and int() takes
@@ -734,3 +800,29 @@ def test_a_value_the_driver_cannot_send_leaves_the_connection_in_step(client, us
     response = client.http.get("/v1/me", headers=users.headers("alice"))
     assert response.status_code == 200
     assert body(response)["username"] == "alice"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/maps?limit=" + "9" * 5000, "/v1/maps?bbox=" + ",".join(["1" + "0" * 1000] * 4)],
+    ids=["limit", "bbox"],
+)
+def test_browse_numbers_with_thousands_of_digits_are_400(client, path):
+    response = client.http.get(path)
+    _assert_error(response, 400, "invalid_request")
+    assert "sys." not in body(response)["message"]
+
+
+@pytest.mark.parametrize("path", ["/stac/search", "/stac/collections/COLLECTION/items"])
+def test_a_stac_limit_of_thousands_of_digits_is_the_largest_page(client, path):
+    from chalicelib.web.stac.documents import COLLECTIONS
+    from chalicelib.web.stac.params import MAX_LIMIT, _limit
+
+    path = path.replace("COLLECTION", next(iter(COLLECTIONS)))
+    host = {"Host": "maps.example"}  # STAC links are built with it
+    response = client.http.get(f"{path}?limit={'9' * 5000}", headers=host)
+    assert response.status_code == 200, response.body
+    assert body(response)["type"] == "FeatureCollection"
+    zero = client.http.get(f"{path}?limit={'0' * 5000}", headers=host)
+    _assert_error(zero, 400, "invalid_request")
+    assert (_limit("9" * 5000), _limit("0" * 5000 + "7"), _limit("101")) == (MAX_LIMIT, 7, 100)

@@ -155,9 +155,10 @@ def _is_number(value: Any) -> bool:
 def _limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isascii() or not value.isdigit() or int(value) < 1:
+    if not value.isascii() or not value.isdigit() or not value.strip("0"):
         raise errors.invalid("limit: must be a positive integer.")
-    return min(int(value), MAX_LIMIT)
+    digits = value.lstrip("0")  # int() refuses 4300 digits, leading zeros too: a 500
+    return MAX_LIMIT if len(digits) > len(str(MAX_LIMIT)) else min(int(digits), MAX_LIMIT)
 
 
 def _bbox(numbers: list[float]) -> list[float]:
