@@ -1,4 +1,5 @@
-"""GET /stac/search p50 at 1,000 and at 1,000,000 maps: the first page and a deep next page.
+"""GET /stac/search p50 at 1,000 and at 1,000,000 maps: the first page and a deep next page;
+and GET /stac/collections (every collection's extent over the caller's items).
 
 Two databases, 1K and 1M maps, seeded set-based (generate_series; the non-constraint indexes
 dropped during the big load and rebuilt after, then VACUUM ANALYZE): formats, visibilities
@@ -132,16 +133,30 @@ def _samples(client: Any, path: str, headers: dict[str, str]) -> tuple[float, in
     return elapsed, len(json.loads(response.body)["features"])
 
 
+def _collections(client: Any, headers: dict[str, str]) -> tuple[float, int]:
+    """A GET /stac/collections: ms, and how many collections have items (a computed extent)."""
+    started = time.perf_counter()
+    response = client.http.get("/stac/collections", headers=headers)
+    elapsed = (time.perf_counter() - started) * 1000
+    assert response.status_code == 200, response.body
+    found = json.loads(response.body)["collections"]
+    return elapsed, sum(c["extent"]["temporal"]["interval"] != [[None, None]] for c in found)
+
+
 def _pool_for(url: str) -> Any:
     """A connection pool on `url`, warmed (db.call takes idle connections without settings)."""
     os.environ["DATABASE_URL"] = url
     from chalicelib import config
 
     config.get_settings.cache_clear()
-    pool = db._Pool(db.POOL_SIZE)
-    db._pool = pool
+    pool = db._Pool(url, db.POOL_SIZE)
+
+    def this_pool(schema: str) -> Any:  # db's pools are per URL now: pin this one
+        return pool
+
+    db._pool = this_pool  # type: ignore[assignment]
     db.call("api.health")
-    return pool
+    return this_pool
 
 
 def _measure(urls: dict[int, str], calls: int) -> dict[int, dict[tuple[str, str, str], Any]]:
@@ -187,6 +202,19 @@ def _measure(urls: dict[int, str], calls: int) -> dict[int, dict[tuple[str, str,
                             statistics.median(times[size]),
                             counts[size],
                         )
+            times = {size: [] for size in urls}
+            for n in range(calls + calls // 10):
+                for size, (pool, member, _) in setup.items():
+                    db._pool = pool
+                    headers = {"Host": "bench.local", **(member if who == "member" else {})}
+                    elapsed, counts[size] = _collections(client, headers)
+                    if n >= calls // 10:
+                        times[size].append(elapsed)
+            for size in urls:
+                out[size][(who, "GET /stac/collections", "-")] = (
+                    statistics.median(times[size]),
+                    counts[size],
+                )
     return out
 
 
@@ -202,6 +230,12 @@ def run(url: str, calls: int) -> None:
         conn = db.connect(urls[size], timeout=3600)  # the 1M load is one long statement
         migrate(conn)
         _seed(conn, 1, size)
+        # One collection extent bound: a one-row scan of its maps_stac_* index (migration 016).
+        plan = conn.run(
+            "EXPLAIN SELECT min(app.west_0_360(m.bbox)) FROM app.maps m WHERE m.format = 'gpx'"
+            " AND m.visibility = 'public' AND m.status = 'ready' AND m.bbox IS NOT NULL"
+        )
+        print(f"{size} maps, one extent bound:", " / ".join(r[0].strip() for r in plan[:3]))
         conn.close()
     results = _measure(urls, calls)
     small, large = SIZES

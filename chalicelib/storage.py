@@ -415,3 +415,23 @@ def delete_map_objects(map_id: str) -> int:
             client().delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
             removed += len(page.get("Versions", []))
     return removed
+
+
+def delete_every_version(keys: list[str]) -> int:
+    """Remove every version and delete marker of exactly these keys (a processing job's own
+    outputs, which its role may delete); returns how many object versions were removed."""
+    bucket = get_settings().bucket
+    removed = 0
+    paginator = client().get_paginator("list_object_versions")
+    for key in keys:
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            found = [
+                v
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                if v["Key"] == key  # a prefix: never another key that starts like this one
+            ]
+            if found:
+                objects = [{"Key": key, "VersionId": v["VersionId"]} for v in found]
+                client().delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                removed += sum(1 for v in page.get("Versions", []) if v["Key"] == key)
+    return removed

@@ -7,7 +7,7 @@ to ten jobs shares one invocation) minus a reserve for recording the job's outco
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -45,6 +45,11 @@ CHECKSUM_RESERVE_SECONDS = 20.0
 # Seconds of hashing before its measured rate is trusted to give it up.
 CHECKSUM_MEASURE_SECONDS = 10.0
 
+# While a job runs, its checkpoints ask at most this often whether the map is still its own (not
+# deleted, its lease not taken over): a deleted map stops being read within seconds, not after
+# the job's minutes of work.
+PROBE_SECONDS = 5.0
+
 _STEP_TEXT = {"spool": "reading the upload", "inspect": "inspecting the file"}
 
 
@@ -62,6 +67,15 @@ class OutOfTime(Exception):
         return f"Processing ran out of time while {doing}; the upload was kept. Contact support."
 
 
+class Cancelled(Exception):
+    """The job's map was deleted, or its lease taken over, while the job ran (noticed in
+    `step`): stop, and keep nothing the job wrote for a deleted map."""
+
+    def __init__(self, step: str):
+        super().__init__(f"the map is no longer this job's ({step})")
+        self.step = step
+
+
 class Budget:
     """The wall time (time.monotonic) one job may use; records the seconds each step took."""
 
@@ -69,6 +83,16 @@ class Budget:
         self.started = time.monotonic()
         self.deadline = self.started + seconds
         self.steps: dict[str, float] = {}
+        self._still_ours: Callable[[], bool] | None = None
+        self._every = PROBE_SECONDS
+        self._next_probe = 0.0
+
+    def watch(self, still_ours: Callable[[], bool], every: float | None = None) -> None:
+        """Make check() also ask `still_ours()` (at most once per `every` seconds, by default
+        PROBE_SECONDS)."""
+        self._still_ours = still_ours
+        self._every = PROBE_SECONDS if every is None else every
+        self._next_probe = time.monotonic() + self._every
 
     @classmethod
     def for_job(cls, job_seconds: float, invocation_deadline: float | None) -> Budget:
@@ -82,9 +106,15 @@ class Budget:
         return self.deadline - time.monotonic()
 
     def check(self, step: str) -> None:
-        """Raises OutOfTime once the deadline has passed."""
-        if time.monotonic() >= self.deadline:
+        """Raises OutOfTime once the deadline has passed, Cancelled once the watched map is no
+        longer the job's."""
+        now = time.monotonic()
+        if now >= self.deadline:
             raise OutOfTime(step)
+        if self._still_ours is not None and now >= self._next_probe:
+            self._next_probe = now + self._every
+            if not self._still_ours():
+                raise Cancelled(step)
 
     def require(self, step: str, seconds: float) -> None:
         """Raises OutOfTime unless `seconds` are left: a step not worth starting."""

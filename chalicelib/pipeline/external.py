@@ -13,7 +13,14 @@ from typing import Any
 from chalicelib import db, logs, storage
 from chalicelib.config import Settings, get_settings
 from chalicelib.pipeline import jobs
-from chalicelib.pipeline.outcome import bbox_of, end_failed, inspection_args
+from chalicelib.pipeline.budget import Cancelled
+from chalicelib.pipeline.outcome import (
+    abandon,
+    bbox_of,
+    check_recorded,
+    end_failed,
+    inspection_args,
+)
 
 JOB_VERSION = 1
 # What the external system produces per format family; other formats are kept as uploaded.
@@ -81,7 +88,7 @@ def hand_off(
     preview: dict[str, Any] | None = None,
 ) -> None:
     """Publish the job, then record the hand-off and the preview drawn before it (a lost
-    record only costs a repeated job)."""
+    record only costs a repeated job); raises Cancelled when the map was deleted meanwhile."""
     job_id = str(uuid.uuid4())
     jobs.publish_external(
         job_document(
@@ -104,6 +111,7 @@ def hand_off(
         p_timeout_seconds=settings.external_timeout_seconds,
         p_preview=preview,
     )
+    check_recorded(recorded, "handoff")
     logs.log("external_handoff", map_id=map_id, job_id=job_id, recorded=recorded)
 
 
@@ -200,7 +208,7 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
             }
         else:
             storage.delete_version(key, version)  # a checksum job: the result only carried it
-        db.call(
+        recorded = db.call(
             "pipeline.complete_processing",
             retry=True,
             p_id=map_id,
@@ -213,6 +221,11 @@ def finalize(map_id: str, job_id: str, *, final_attempt: bool) -> str:
             p_bbox=bbox_of(metadata) if metadata is not None else None,
             p_variant=variant,
         )
+        if not recorded:  # deleted while the external system worked: keep none of it
+            outcome = abandon(map_id, Cancelled("record"))
+            if outcome == "deleted" and variant is not None:
+                storage.delete_version(key, version)
+            return outcome
         logs.log(
             "map_ready",
             map_id=map_id,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib import db, logs
-from chalicelib.pipeline.budget import OutOfTime
+from chalicelib import db, logs, storage
+from chalicelib.pipeline.budget import Cancelled, OutOfTime
 from chalicelib.pipeline.spool import Spooled
 
 
@@ -62,3 +62,31 @@ def fail_or_release(map_id: str, lease: str, exc: Exception, final_attempt: bool
         return "failed"
     db.call("pipeline.release_processing", retry=True, p_id=map_id, p_lease_token=lease)
     raise exc
+
+
+def map_deleted(map_id: str) -> bool:
+    """True when the map's row is gone (deleted while its job ran); raises on a database error."""
+    return map_id not in db.call("pipeline.existing_maps", retry=True, p_ids=[map_id])
+
+
+def abandon(map_id: str, cancelled: Cancelled) -> str:
+    """Stop a job whose map is no longer its own. A deleted map's DELETE may have run before
+    the job wrote its variant or preview: the job removes them (every version), so nothing of
+    the map stays stored. A lease taken over leaves them to the job that holds it now."""
+    if not map_deleted(map_id):
+        logs.log(
+            "job_abandoned", "warning", map_id=map_id, reason="lease_lost", step=cancelled.step
+        )
+        return "stale"
+    removed = storage.delete_every_version(
+        [storage.variant_key(map_id), storage.preview_key(map_id)]
+    )
+    logs.log("job_abandoned", map_id=map_id, reason="deleted", step=cancelled.step, removed=removed)
+    return "deleted"
+
+
+def check_recorded(recorded: object, step: str) -> None:
+    """Raises Cancelled when a conditional write of the job changed no row (the map is gone
+    or no longer leased to this job)."""
+    if not recorded:
+        raise Cancelled(step)

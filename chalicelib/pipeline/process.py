@@ -23,10 +23,17 @@ from chalicelib.pipeline.budget import (
     MIN_OPTIMIZE_SECONDS,
     OPTIMIZE_CAP_SECONDS,
     Budget,
+    Cancelled,
     OutOfTime,
     store_reserve_seconds,
 )
-from chalicelib.pipeline.outcome import fail_or_release, inspection_args
+from chalicelib.pipeline.outcome import (
+    abandon,
+    check_recorded,
+    fail_or_release,
+    inspection_args,
+    map_deleted,
+)
 from chalicelib.pipeline.spool import ContentRejected, Spooled, spool
 
 # A preview gets at most this long, and never the seconds the job needs to record its outcome.
@@ -35,7 +42,9 @@ RECORD_RESERVE_SECONDS = 10.0
 
 
 def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
-    db.call(
+    """Show the stage the job starts; raises Cancelled when the map is no longer the job's
+    (deleted meanwhile): each stage boundary is a point where the job stops early."""
+    shown = db.call(
         "pipeline.set_progress",
         retry=True,
         p_id=map_id,
@@ -43,6 +52,16 @@ def _progress(map_id: str, lease: str, stage: str, percent: int) -> None:
         p_stage=stage,
         p_progress=percent,
     )
+    check_recorded(shown, stage)
+
+
+def _watch(map_id: str, lease: str, job: Budget) -> None:
+    """Let the job's checkpoints (between the chunks it reads) notice a deleted map."""
+
+    def still_ours() -> bool:
+        return bool(db.call("pipeline.holds_lease", retry=True, p_id=map_id, p_lease_token=lease))
+
+    job.watch(still_ours)
 
 
 def _inspect(path: str, job: Budget) -> Any:
@@ -178,6 +197,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
     settings = get_settings()
     lease = claim["lease_token"]
     declared_size = int(claim["declared_size"])
+    _watch(map_id, lease, job)
     spooled: Spooled | None = None
     workdir = tempfile.mkdtemp(prefix="mapstock-job-", dir=os.environ.get("MAPSTOCK_TMP_DIR"))
     try:
@@ -225,7 +245,9 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
                 path = spooled.path or "in-place.tif"
                 preview = _preview(map_id, path, found, workdir, job, optimized, opener)
         with job.step("record"):
-            db.call(
+            # Conditional on the lease: a map deleted after its variant and preview were
+            # stored is not recorded, and abandon() removes what this job wrote.
+            recorded = db.call(
                 "pipeline.complete_processing",
                 retry=True,
                 p_id=map_id,
@@ -234,6 +256,7 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
                 p_variant=variant,
                 p_preview=preview,
             )
+            check_recorded(recorded, "record")
         logs.log(
             "map_ready",
             map_id=map_id,
@@ -242,9 +265,11 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             variant=variant["kind"] if variant else None,
         )
         return "ready"
+    except Cancelled as exc:
+        return abandon(map_id, exc)
     except ContentRejected as exc:
         spooled = spooled or exc.spooled
-        db.call(
+        recorded = db.call(
             "pipeline.finish_processing_error",
             retry=True,
             p_id=map_id,
@@ -255,12 +280,26 @@ def _run(map_id: str, claim: dict[str, Any], job: Budget, final_attempt: bool) -
             p_size=spooled.size if spooled else None,
             p_sha256=spooled.sha256 if spooled else None,
         )
+        if not recorded:
+            return abandon(map_id, Cancelled("reject"))
         logs.log("map_rejected", map_id=map_id, code=exc.code)
         return "rejected"
     except Exception as exc:
+        # A DELETE also aborts the job's unfinished uploads (the variant's multipart upload
+        # fails): an error of a deleted map's job is its deletion, not a reason to retry.
+        if _deleted_meanwhile(map_id):
+            return abandon(map_id, Cancelled(type(exc).__name__))
         return fail_or_release(map_id, lease, exc, final_attempt)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _deleted_meanwhile(map_id: str) -> bool:
+    """map_deleted, False when even that cannot be told (the error is then handled as any)."""
+    try:
+        return map_deleted(map_id)
+    except Exception:
+        return False
 
 
 @contextlib.contextmanager

@@ -77,6 +77,18 @@ LANGUAGE sql STABLE AS $$
 $$;
 COMMENT ON FUNCTION app.user_doc(app.users) IS 'A user as the API shows it (never the hash).';
 
+CREATE OR REPLACE FUNCTION app.variant_filename(p_filename text, p_kind text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    -- A COG is other bytes than the upload (and may be larger): saved under another name, so
+    -- "Download" and "Download original" never overwrite each other (alps.tif -> alps.cog.tif).
+    -- A gzip variant keeps the name: HTTP clients decode it to the upload's very bytes.
+    SELECT CASE WHEN p_kind = 'cog'
+                THEN regexp_replace(p_filename, '\.tiff?$', '', 'i') || '.cog.tif'
+                ELSE p_filename END
+$$;
+COMMENT ON FUNCTION app.variant_filename(text, text)
+    IS 'The name a map''s optimized variant downloads as: name.cog.tif for a COG, the upload''s name for gzip.';
+
 -- The map document is built as json, not jsonb: json_build_object appends text, where
 -- jsonb_build_object also sorts the keys and encodes a binary value that is printed again on
 -- the way out (a document costs about a third less, a browse page of them half). The keys are
@@ -106,9 +118,10 @@ LANGUAGE sql STABLE AS $$
         'progress', m.progress,
         'variants', CASE WHEN m.status <> 'ready' THEN NULL ELSE json_strip_nulls(json_build_object(
             'original', json_build_object('size', m.size, 'sha256', m.sha256,
-                                          'media_type', m.media_type),
+                                          'filename', m.filename, 'media_type', m.media_type),
             'optimized', CASE WHEN m.variant_key IS NULL THEN NULL ELSE json_build_object(
                 'kind', m.variant_kind, 'size', m.variant_size, 'sha256', m.variant_sha256,
+                'filename', app.variant_filename(m.filename, m.variant_kind),
                 'media_type', m.variant_media_type, 'content_encoding', m.variant_encoding) END)) END,
         'created_at', app.iso(m.created_at),
         'media_type', m.media_type,
@@ -138,7 +151,8 @@ BEGIN
         FROM pg_proc p
         WHERE p.oid IN ('app.map_doc(app.maps, text)'::regprocedure,
                         'app.map_doc_json(app.maps, text)'::regprocedure,
-                        'app.iso(timestamptz)'::regprocedure);
+                        'app.iso(timestamptz)'::regprocedure,
+                        'app.variant_filename(text, text)'::regprocedure);
     IF built_with IS DISTINCT FROM (SELECT fingerprint FROM app.map_docs_built_with) THEN
         -- Only rows whose document reads differently now are written (maps_zz_doc writes it):
         -- a rewrite of every row is a new version of each (minutes at a million maps), which
@@ -153,7 +167,7 @@ BEGIN
     RETURN rewritten;
 END
 $$;
-COMMENT ON FUNCTION app.refresh_map_docs() IS 'Rewrite every stored map document when its builders (app.map_doc, app.map_doc_json, app.iso) changed; returns the rows rewritten.';
+COMMENT ON FUNCTION app.refresh_map_docs() IS 'Rewrite every stored map document when its builders (app.map_doc, app.map_doc_json, app.iso, app.variant_filename) changed; returns the rows rewritten.';
 
 CREATE OR REPLACE FUNCTION app.map_doc(m app.maps, owner_name text) RETURNS jsonb
 LANGUAGE sql STABLE AS $$

@@ -86,7 +86,8 @@ BEGIN
     END IF;
     -- The optimized variant is the default download when there is one; 'original' is the upload.
     IF coalesce(p_variant, 'optimized') = 'optimized' AND m.variant_key IS NOT NULL THEN
-        RETURN jsonb_build_object('object_key', m.variant_key, 'filename', m.filename,
+        RETURN jsonb_build_object('object_key', m.variant_key,
+                                  'filename', app.variant_filename(m.filename, m.variant_kind),
                                   'media_type', m.variant_media_type,
                                   'content_encoding', m.variant_encoding, 'variant', 'optimized');
     END IF;

@@ -146,3 +146,79 @@ END
 $$;
 COMMENT ON FUNCTION api.stac_item(uuid, integer, text, uuid)
     IS 'The map document of one STAC item the caller may see in that collection; MS404 otherwise.';
+
+CREATE OR REPLACE FUNCTION app.stac_extent(w float8, e float8, s float8, n float8,
+                                           wb float8, eb float8, t0 timestamptz,
+                                           t1 timestamptz) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    -- The narrower of the two frames' unions that is valid in its frame: the antimeridian
+    -- frame needs no box across it (e <= 180), the Greenwich frame none across 0 (eb <= 360).
+    -- STAC writes one across the antimeridian west > east. Neither: the whole world.
+    SELECT jsonb_build_object(
+        'bbox', CASE
+            WHEN e <= 180 AND (eb > 360 OR e - w <= eb - wb) THEN jsonb_build_array(w, s, e, n)
+            WHEN eb <= 360 AND eb - wb < 360
+                THEN jsonb_build_array(CASE WHEN wb > 180 THEN wb - 360 ELSE wb END, s,
+                                       CASE WHEN eb > 180 THEN eb - 360 ELSE eb END, n)
+            ELSE jsonb_build_array(-180, s, 180, n) END,
+        'interval', jsonb_build_array(app.iso(t0), app.iso(t1)))
+$$;
+COMMENT ON FUNCTION app.stac_extent(float8, float8, float8, float8, float8, float8, timestamptz, timestamptz)
+    IS 'A STAC extent {bbox, interval} from the bounds of a set of items in both longitude frames.';
+
+CREATE OR REPLACE FUNCTION api.stac_extents(p_caller uuid, p_token_version integer,
+                                            p_formats text[]) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+DECLARE
+    c app.users := app.caller(p_caller, p_token_version);
+    vis text[];
+    own boolean;
+BEGIN
+    -- What the caller sees of the items, as api.stac_search: shared maps by visibility (an
+    -- admin every map), and the caller's own maps whatever their visibility.
+    vis := CASE WHEN c.role = 'admin' THEN ARRAY['public', 'members', 'private']
+                WHEN app.is_active(c) THEN ARRAY['public', 'members']
+                ELSE ARRAY['public'] END;
+    own := c.id IS NOT NULL AND c.role IS DISTINCT FROM 'admin';
+    RETURN (
+        WITH bounds AS (
+            -- Each bound one probe of its maps_stac_* index (migration 016): constant cost
+            -- per (format, visibility), whatever the number of maps.
+            SELECT f AS format,
+                (SELECT min((m.bbox[1])[0]) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS w,
+                (SELECT max((m.bbox[0])[0]) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS e,
+                (SELECT min((m.bbox[1])[1]) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS s,
+                (SELECT max((m.bbox[0])[1]) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS n,
+                (SELECT min(app.west_0_360(m.bbox)) FROM app.maps m WHERE m.format = f
+                    AND m.visibility = v AND m.status = 'ready' AND m.bbox IS NOT NULL) AS wb,
+                (SELECT max(app.east_0_360(m.bbox)) FROM app.maps m WHERE m.format = f
+                    AND m.visibility = v AND m.status = 'ready' AND m.bbox IS NOT NULL) AS eb,
+                (SELECT min(m.created_at) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS t0,
+                (SELECT max(m.created_at) FROM app.maps m WHERE m.format = f AND m.visibility = v
+                    AND m.status = 'ready' AND m.bbox IS NOT NULL) AS t1
+            FROM unnest(p_formats) AS f, unnest(vis) AS v
+            UNION ALL
+            -- The caller's own maps: a walk of maps_owner_created, bounded by their quota.
+            SELECT m.format, min((m.bbox[1])[0]), max((m.bbox[0])[0]), min((m.bbox[1])[1]),
+                   max((m.bbox[0])[1]), min(app.west_0_360(m.bbox)), max(app.east_0_360(m.bbox)),
+                   min(m.created_at), max(m.created_at)
+            FROM app.maps m
+            WHERE own AND m.owner_id = c.id AND m.status = 'ready' AND m.bbox IS NOT NULL
+              AND m.format = ANY (p_formats)
+            GROUP BY m.format),
+        merged AS (
+            SELECT format, min(w) AS w, max(e) AS e, min(s) AS s, max(n) AS n, min(wb) AS wb,
+                   max(eb) AS eb, min(t0) AS t0, max(t1) AS t1
+            FROM bounds WHERE t0 IS NOT NULL GROUP BY format)
+        SELECT coalesce(jsonb_object_agg(format, app.stac_extent(w, e, s, n, wb, eb, t0, t1)),
+                        '{}')
+        FROM merged);
+END
+$$;
+COMMENT ON FUNCTION api.stac_extents(uuid, integer, text[])
+    IS 'Per collection (format) with items the caller may see: {bbox, interval} of those items (bbox across the antimeridian west > east).';

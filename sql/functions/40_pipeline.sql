@@ -168,6 +168,15 @@ END
 $$;
 COMMENT ON FUNCTION pipeline.set_progress(uuid, uuid, text, integer) IS 'SQS: show the stage and percent of a running job.';
 
+CREATE OR REPLACE FUNCTION pipeline.holds_lease(p_id uuid, p_lease_token uuid) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = app, pg_catalog, pg_temp AS $$
+    -- A read, not a write: a running job asks this every few seconds (PROBE_SECONDS).
+    SELECT EXISTS (SELECT 1 FROM app.maps WHERE id = p_id AND status = 'processing'
+                                              AND lease_token = p_lease_token)
+$$;
+COMMENT ON FUNCTION pipeline.holds_lease(uuid, uuid)
+    IS 'SQS: whether a running job still holds its map (false once the map is deleted or its lease taken over).';
+
 CREATE OR REPLACE FUNCTION pipeline.hand_off_external(p_id uuid, p_lease_token uuid, p_size bigint,
                                                       p_sha256 text, p_format text, p_media_type text,
                                                       p_metadata jsonb, p_bbox float8[],

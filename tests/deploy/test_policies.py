@@ -88,6 +88,9 @@ def _allowed(stage: Stage, handler: str) -> set[Grant]:
             ("s3:PutObject", f"{bucket}/maps/*/preview", none),
             ("s3:AbortMultipartUpload", f"{bucket}/maps/*/optimized", none),
             ("s3:DeleteObject", external, none),
+            # A job whose map was deleted while it ran removes what it wrote after the DELETE.
+            ("s3:DeleteObject", f"{bucket}/maps/*/optimized", none),
+            ("s3:DeleteObject", f"{bucket}/maps/*/preview", none),
             ("s3:ListBucket", bucket, none),
         },
         "on_dead_letter": {(a, dlq, none) for a in consume},

@@ -87,22 +87,32 @@ def service_doc() -> Response:
     )
 
 
+def _extents(caller: Caller | None, formats: list[str]) -> dict[str, Any]:
+    """Each collection's extent over the items the caller may see (one round trip)."""
+    found: dict[str, Any] = db.call(
+        "api.stac_extents", retry=True, **caller_args(caller), p_formats=formats
+    )
+    return found
+
+
 @bp.route("/stac/collections", methods=["GET"])
 def collections() -> Response:
-    """Every collection."""
+    """Every collection, with the extent of the items the caller may see."""
     request = bp.current_request
-    _caller(request)
+    caller = _caller(request)
     query_params(request, ())
-    return _json(documents.collections(api_root(request)))
+    extents = _extents(caller, list(documents.COLLECTIONS))
+    return _json(documents.collections(api_root(request), extents))
 
 
 @bp.route("/stac/collections/{collection_id}", methods=["GET"])
 def collection(collection_id: str) -> Response:
     """One collection; 404 for an unknown one."""
     request = bp.current_request
-    _caller(request)
+    caller = _caller(request)
     query_params(request, ())
-    return _json(documents.collection(api_root(request), _collection_id(collection_id)))
+    cid = _collection_id(collection_id)
+    return _json(documents.collection(api_root(request), cid, _extents(caller, [cid])))
 
 
 @bp.route("/stac/collections/{collection_id}/items", methods=["GET"])

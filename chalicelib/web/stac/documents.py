@@ -92,10 +92,26 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": list(CONFORMANCE)}
 
 
-def collection(root: str, cid: str) -> dict[str, Any]:
-    """One collection (a map format). The extent is the whole world and all time: a tighter
-    one would have to be computed per caller, and a shared one would describe maps some
-    callers may not see."""
+# The extent of a collection without items the caller may see: the whole world, all time.
+EMPTY_EXTENT: dict[str, Any] = {
+    "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
+    "temporal": {"interval": [[None, None]]},
+}
+
+
+def extent(found: dict[str, Any] | None) -> dict[str, Any]:
+    """A collection's STAC extent from api.stac_extents' entry for it (None: no items)."""
+    if not found:
+        return EMPTY_EXTENT
+    return {
+        "spatial": {"bbox": [[float(v) for v in found["bbox"]]]},
+        "temporal": {"interval": [found["interval"]]},
+    }
+
+
+def collection(root: str, cid: str, extents: dict[str, Any]) -> dict[str, Any]:
+    """One collection (a map format), its extent over the items the caller may see
+    (`extents`: api.stac_extents' answer for this caller)."""
     stac = f"{root}/stac"
     title, description = COLLECTIONS[cid]
     return {
@@ -107,10 +123,7 @@ def collection(root: str, cid: str) -> dict[str, Any]:
         "description": description,
         "license": "other",
         "keywords": ["maps", cid],
-        "extent": {
-            "spatial": {"bbox": [[-180.0, -90.0, 180.0, 90.0]]},
-            "temporal": {"interval": [[None, None]]},
-        },
+        "extent": extent(extents.get(cid)),
         "links": [
             _link("self", f"{stac}/collections/{cid}", title=title),
             _link("root", stac, title="Map Stock"),
@@ -120,11 +133,11 @@ def collection(root: str, cid: str) -> dict[str, Any]:
     }
 
 
-def collections(root: str) -> dict[str, Any]:
-    """Every collection, at /stac/collections."""
+def collections(root: str, extents: dict[str, Any]) -> dict[str, Any]:
+    """Every collection, at /stac/collections (extents as for collection())."""
     stac = f"{root}/stac"
     return {
-        "collections": [collection(root, cid) for cid in COLLECTIONS],
+        "collections": [collection(root, cid, extents) for cid in COLLECTIONS],
         "links": [
             _link("self", f"{stac}/collections", title="Collections"),
             _link("root", stac, title="Map Stock"),
