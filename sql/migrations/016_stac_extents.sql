@@ -14,6 +14,8 @@ CREATE FUNCTION app.east_0_360(b box) RETURNS float8
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT app.west_0_360(b) + ((b[0])[0] - (b[1])[0])
 $$;
+COMMENT ON FUNCTION app.west_0_360(box) IS 'A box''s west edge in the 0..360 frame (cut at Greenwich).';
+COMMENT ON FUNCTION app.east_0_360(box) IS 'A box''s east edge in the 0..360 frame: past 360 when the box crosses Greenwich.';
 CREATE INDEX maps_stac_west ON app.maps (format, visibility, ((bbox[1])[0]))
     WHERE status = 'ready' AND bbox IS NOT NULL;
 CREATE INDEX maps_stac_east ON app.maps (format, visibility, ((bbox[0])[0]))
