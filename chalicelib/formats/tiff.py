@@ -109,7 +109,7 @@ def inspect_tiff(path: str) -> Inspection:
         with quiet_logger("tifffile"), tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             meta = _page_metadata(page)
-            _check_pixel_data(tif, os.path.getsize(path))
+            _check_pixel_data(tif, os.path.getsize(path), len(subfile_types))
             tags = {code: _tag_value(page, code) for code in _GEO_TAGS}
             geokeys = _geokeys(page) if tags[34735] is not None else {}
     except Rejected:
@@ -128,7 +128,7 @@ def inspect_tiff(path: str) -> Inspection:
     return Inspection("geotiff", "image/tiff", meta)
 
 
-def _check_pixel_data(tif: Any, file_size: int) -> None:
+def _check_pixel_data(tif: Any, file_size: int, ifds: int) -> None:
     """Every image's strips/tiles must lie inside the file and hold at least what their pixels
     need (chalicelib.formats.expansion); raises Rejected: malformed when data is missing or cut
     short, too_large when the pixels claimed are far more than the bytes could hold (a bomb).
@@ -139,12 +139,16 @@ def _check_pixel_data(tif: Any, file_size: int) -> None:
     GDAL writes for blank tiles with SPARSE_OK) need no bytes: readers fill them with nodata
     without decoding anything. What their pixels still cost downstream (a COG re-encodes every
     pixel) is bounded where that work is done: the optimizer counts every pixel.
+
+    Only the `ifds` images _prescan found are read: iterating tifffile's pages would follow a
+    circular IFD chain without end.
     """
     import numpy
 
     needed = 0.0  # the fewest bytes the images' non-sparse segments can be stored in
     starts, ends = [], []
-    for page in tif.pages:
+    for index in range(ifds):
+        page = tif.pages[index]
         offsets = numpy.asarray(page.dataoffsets, dtype=numpy.uint64)
         counts = numpy.asarray(page.databytecounts, dtype=numpy.uint64)
         if offsets.size == 0 or offsets.shape != counts.shape:
