@@ -266,7 +266,7 @@ def test_migration_015_reindexes_existing_maps(stack, tmp_path):
     with _database_before(stack, tmp_path, "015") as conn:
         _insert_map(conn, "大阪地図", "osaka東京.tif")
         assert _lexemes(conn) == {"大阪地図", "osaka東京", "tif"}
-        assert migrate(conn) == ["015_search_cjk_bigrams.sql"]
+        assert migrate(conn) == _later_migrations("015")
         assert _lexemes(conn) == {
             "大", "大阪", "阪地", "地図", "図", "osaka", "東", "東京", "京", "tif"
         }  # fmt: skip
